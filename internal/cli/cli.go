@@ -41,6 +41,7 @@ func NewDaemon(program, short string, settings []config.Setting, run RunFunc) *c
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			log.Info("starting", "version", version.Version, "commit", version.Commit)
+			RegisterBuildInfo(program)
 			return run(logr.NewContext(ctx, log), cfg)
 		},
 	}

@@ -106,8 +106,8 @@ func TestErrorsNameTheSettingTheSourceAndTheAcceptedValues(t *testing.T) {
 			want: []string{`resync: "5 minutes" is not a duration such as 30s or 5m`}},
 		{name: "address", args: []string{"--metrics-bind-address=8080"},
 			want: []string{"metrics-bind-address", "want host:port"}},
-		{name: "unknown key in file", file: "log-levle: debug\n",
-			want: []string{`unknown key "log-levle"`, "known keys:"}},
+		{name: "unknown key in file", file: "log-lvl: debug\n",
+			want: []string{`unknown key "log-lvl"`, "known keys:"}},
 		{name: "every problem at once", args: []string{"--workers=x", "--log-format=xml"},
 			want: []string{"workers:", "log-format:"}},
 	}
