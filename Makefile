@@ -71,6 +71,14 @@ verify: generate manifests $(GOLANGCI_LINT) ## Regenerate, check formatting, vet
 test: k8s-bins ## Install what the tests need, run every test, print a one-line summary.
 	go test -json -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(TEST_PKGS) | go run ./hack/testsum
 
+BENCH_PKGS ?= ./...
+BENCH_FLAGS ?= -benchtime=1s -count=1
+
+.PHONY: bench
+bench: k8s-bins ## Run the Go benchmarks; the report goes to _output/bench.txt (see docs/benchmarks.md).
+	@mkdir -p _output
+	go test -run '^$$' -bench . -benchmem $(BENCH_FLAGS) $(BENCH_PKGS) | tee _output/bench.txt
+
 .PHONY: k8s-bins
 k8s-bins: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok into bin/k8s/.
 	hack/k8s-bins.sh

@@ -138,7 +138,7 @@ func testInvalid(t *testing.T, s *apiServer) {
 }
 
 func testValid(t *testing.T, s *apiServer) {
-	cases := readCases(t, "testdata/valid", "../examples")
+	cases := readCases(t, "testdata/valid", "../examples", "../docs/examples")
 	ns := s.namespace(t, "valid")
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

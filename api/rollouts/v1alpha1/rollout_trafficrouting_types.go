@@ -189,7 +189,9 @@ type NginxTrafficRouting struct {
 	// stableIngress is the Ingress, in the Rollout's namespace, that serves the stable version.
 	// +optional
 	StableIngress string `json:"stableIngress,omitempty"`
-	// additionalIngressAnnotations are added to the canary Ingress.
+	// additionalIngressAnnotations are added to the canary Ingress, with annotationPrefix in
+	// front of each key that does not already start with it (canary-by-header becomes
+	// nginx.ingress.kubernetes.io/canary-by-header).
 	// +optional
 	AdditionalIngressAnnotations map[string]string `json:"additionalIngressAnnotations,omitempty"`
 	// stableIngresses are several Ingresses that serve the stable version, instead of
@@ -198,8 +200,7 @@ type NginxTrafficRouting struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=32
 	StableIngresses []string `json:"stableIngresses,omitempty"`
-	// canaryIngressAnnotations are added to the canary Ingress, with annotationPrefix in front
-	// of each key.
+	// canaryIngressAnnotations are added to the canary Ingress with their keys as written.
 	// +optional
 	CanaryIngressAnnotations map[string]string `json:"canaryIngressAnnotations,omitempty"`
 }
