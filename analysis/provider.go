@@ -1,8 +1,3 @@
-// Package analysis judges metrics: it takes measurements through providers, evaluates the
-// success and failure conditions of each metric, and applies the limits of an analysis to
-// reach a verdict. The spoke's AnalysisRun controller and the hub's fleet gates both use it,
-// so it depends on the API types and the standard library only, never on controller-runtime
-// or a vendor SDK. Each provider lives in its own package under analysis/providers.
 package analysis
 
 import (
