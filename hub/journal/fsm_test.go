@@ -1,0 +1,324 @@
+/*
+Copyright 2026 The Flotilla Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package journal
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
+)
+
+var t0 = time.Date(2026, 5, 1, 12, 0, 0, 123456789, time.UTC)
+
+// dec builds a valid decision of type typ about default/checkout revision rev.
+func dec(typ Type, rev int64, wave, cluster string, mod ...func(*Decision)) Decision {
+	d := Decision{Version: Version, Type: typ, Term: 3, At: t0, Namespace: "default", Name: "checkout",
+		Revision: rev, Wave: wave, Cluster: cluster}
+	switch typ {
+	case ClusterFailed:
+		d.Reason = "progress deadline exceeded"
+	case GateEvaluated:
+		d.Gate = &Gate{Name: "error-rate", Verdict: fleetv1alpha1.GatePassed,
+			Measurements: []fleetv1alpha1.GateMeasurement{{Name: "p99", Value: "0.0123"}}}
+	case ApprovalGiven:
+		d.Approval = &Approval{Stage: fleetv1alpha1.ApprovalStageBefore, ApprovedBy: "alice", ApprovalName: "go-eu"}
+	case WaveCompleted:
+		d.Outcome = fleetv1alpha1.WaveSucceeded
+	case RollbackStarted, RollbackCompleted:
+		d.Rollback = &Rollback{Scope: RollbackAll, ToRevision: rev - 1}
+	}
+	for _, m := range mod {
+		m(&d)
+	}
+	if d.ID == "" {
+		d.ID = d.NaturalID()
+	}
+	return d
+}
+
+// applier feeds decisions to an FSM as raft would, one log index after the other.
+type applier struct {
+	t     *testing.T
+	fsm   *FSM
+	index uint64
+}
+
+func (a *applier) apply(d Decision) Result {
+	a.t.Helper()
+	data, err := json.Marshal(d)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	a.index++
+	res, ok := a.fsm.Apply(&raft.Log{Index: a.index, Term: d.Term, Type: raft.LogCommand, Data: data}).(Result)
+	if !ok {
+		a.t.Fatalf("Apply returned %T, want Result", res)
+	}
+	return res
+}
+
+func (a *applier) mustApply(ds ...Decision) {
+	a.t.Helper()
+	for _, d := range ds {
+		if res := a.apply(d); res.Err != nil || res.Duplicate {
+			a.t.Fatalf("apply %s: %+v", d.ID, res)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, typ := range Types {
+		d := dec(typ, 2, "us-east", "c1")
+		if err := d.Validate(); err != nil {
+			t.Errorf("%s: valid decision refused: %v", typ, err)
+		}
+	}
+	cases := map[string]Decision{
+		"future version":            dec(Paused, 1, "", "", func(d *Decision) { d.Version = Version + 1 }),
+		"unknown type":              dec(Paused, 1, "", "", func(d *Decision) { d.Type = "Teleported" }),
+		"no revision":               dec(Paused, 0, "", ""),
+		"wave started, no wave":     dec(WaveStarted, 1, "", ""),
+		"dispatched, no cluster":    dec(ClusterDispatched, 1, "us-east", ""),
+		"failed, no reason":         dec(ClusterFailed, 1, "us-east", "c1", func(d *Decision) { d.Reason = "" }),
+		"gate, no verdict":          dec(GateEvaluated, 1, "us-east", "", func(d *Decision) { d.Gate.Verdict = "" }),
+		"approval, no approver":     dec(ApprovalGiven, 1, "us-east", "", func(d *Decision) { d.Approval.ApprovedBy = "" }),
+		"completed, bad outcome":    dec(WaveCompleted, 1, "us-east", "", func(d *Decision) { d.Outcome = "Baking" }),
+		"rollback, no scope":        dec(RollbackStarted, 2, "", "", func(d *Decision) { d.Rollback.Scope = "" }),
+		"wave rollback, no wave":    dec(RollbackStarted, 2, "", "", func(d *Decision) { d.Rollback.Scope = RollbackWave }),
+		"rollback, negative target": dec(RollbackCompleted, 1, "", "", func(d *Decision) { d.Rollback.ToRevision = -1 }),
+	}
+	noID := dec(Paused, 1, "", "")
+	noID.ID = ""
+	cases["no id"] = noID
+	for name, d := range cases {
+		if err := d.Validate(); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: Validate() = %v, want ErrInvalid", name, err)
+		}
+	}
+}
+
+func TestStateFollowsARun(t *testing.T) {
+	a := &applier{t: t, fsm: New()}
+	withClusters := func(cs ...string) func(*Decision) { return func(d *Decision) { d.Clusters = cs } }
+	a.mustApply(
+		dec(ApprovalGiven, 1, "us-east", ""),
+		dec(WaveStarted, 1, "us-east", "", withClusters("c1", "c2")),
+		dec(ClusterDispatched, 1, "us-east", "c1"),
+		dec(ClusterDispatched, 1, "us-east", "c2"),
+		dec(ClusterPromoted, 1, "us-east", "c1"),
+		dec(ClusterFailed, 1, "us-east", "c2"),
+		dec(GateEvaluated, 1, "us-east", ""),
+		dec(WaveCompleted, 1, "us-east", ""),
+		dec(Paused, 1, "", "", func(d *Decision) { d.ID = "pause-1"; d.Actor = "bob" }),
+	)
+	st, ok := a.fsm.State("default", "checkout")
+	if !ok {
+		t.Fatal("no state")
+	}
+	want := RolloutState{
+		Namespace: "default", Name: "checkout", Revision: 1, Paused: true, Term: 3, LastIndex: 9,
+		Waves: []WaveState{{
+			Name: "us-east", Started: true, StartedAt: t0, StartedIndex: 2, Clusters: []string{"c1", "c2"},
+			Members: map[string]ClusterState{
+				"c1": {Progress: ProgressPromoted, Term: 3, Index: 5},
+				"c2": {Progress: ProgressFailed, Term: 3, Index: 6, Reason: "progress deadline exceeded"},
+			},
+			Gates: map[string]Gate{"error-rate": {Name: "error-rate", Verdict: fleetv1alpha1.GatePassed,
+				Measurements: []fleetv1alpha1.GateMeasurement{{Name: "p99", Value: "0.0123"}}}},
+			Approvals: map[fleetv1alpha1.ApprovalStage]Approval{
+				fleetv1alpha1.ApprovalStageBefore: {Stage: fleetv1alpha1.ApprovalStageBefore, ApprovedBy: "alice", ApprovalName: "go-eu"}},
+			Outcome: fleetv1alpha1.WaveSucceeded,
+		}},
+	}
+	if !reflect.DeepEqual(st, want) {
+		t.Fatalf("state:\n got %+v\nwant %+v", st, want)
+	}
+	if got := st.StartedWaves(); !reflect.DeepEqual(got, []string{"us-east"}) {
+		t.Errorf("StartedWaves() = %v", got)
+	}
+
+	// A newer revision starts a fresh run (pause carries over); an older one is history only.
+	a.mustApply(
+		dec(WaveStarted, 2, "us-east", "", withClusters("c1")),
+		dec(ClusterDispatched, 1, "eu-west", "c9", func(d *Decision) { d.ID = "late-old-revision" }),
+		dec(Resumed, 2, "", "", func(d *Decision) { d.ID = "resume-1" }),
+		dec(RollbackStarted, 2, "", "", withClusters("c1")),
+		dec(RollbackCompleted, 2, "", "", withClusters("c1")),
+	)
+	st, _ = a.fsm.State("default", "checkout")
+	if st.Revision != 2 || st.Paused || len(st.Waves) != 1 || st.Waves[0].Members != nil {
+		t.Errorf("revision 2 run: %+v", st)
+	}
+	if _, ok := st.Cluster("c9"); ok {
+		t.Errorf("a decision about revision 1 changed the state of revision 2: %+v", st)
+	}
+	wantRB := &RollbackState{Scope: RollbackAll, ToRevision: 1, Clusters: []string{"c1"}, Completed: true}
+	if !reflect.DeepEqual(st.Rollback, wantRB) {
+		t.Errorf("rollback = %+v, want %+v", st.Rollback, wantRB)
+	}
+	if n := len(a.fsm.History("default", "checkout")); n != 14 {
+		t.Errorf("history has %d entries, want 14", n)
+	}
+}
+
+func TestApplyIsIdempotentByID(t *testing.T) {
+	a := &applier{t: t, fsm: New()}
+	d := dec(ClusterPromoted, 1, "us-east", "c1")
+	first := a.apply(d)
+	if first.Err != nil || first.Duplicate || first.Index != 1 {
+		t.Fatalf("first apply: %+v", first)
+	}
+	// A new leader re-proposes the same decision in its own, later term.
+	again := d
+	again.Term = 4
+	second := a.apply(again)
+	if second.Err != nil || !second.Duplicate || second.Index != 1 {
+		t.Fatalf("second apply: %+v, want a duplicate of index 1", second)
+	}
+	h := a.fsm.History("default", "checkout")
+	if len(h) != 1 || h[0].Term != 3 {
+		t.Fatalf("history after re-proposal: %+v, want the first decision only", h)
+	}
+}
+
+func TestApplyRefusesADecisionFromAnotherTerm(t *testing.T) {
+	f := New()
+	d := dec(WaveStarted, 1, "us-east", "")
+	data, _ := json.Marshal(d)
+	res := f.Apply(&raft.Log{Index: 7, Term: d.Term + 1, Type: raft.LogCommand, Data: data}).(Result)
+	var stale *StaleTermError
+	if !errors.As(res.Err, &stale) || !errors.Is(res.Err, ErrStaleTerm) || stale.LogTerm != 4 || stale.DecisionTerm != 3 {
+		t.Fatalf("Apply = %+v, want a StaleTermError 3 vs 4", res)
+	}
+	if f.Len() != 0 {
+		t.Fatalf("a refused decision was recorded")
+	}
+	// Garbage is refused too, and recorded nowhere.
+	res = f.Apply(&raft.Log{Index: 8, Term: 3, Type: raft.LogCommand, Data: []byte("{")}).(Result)
+	if !errors.Is(res.Err, ErrInvalid) || f.Len() != 0 {
+		t.Fatalf("Apply(garbage) = %+v, len %d", res, f.Len())
+	}
+}
+
+// memSink is a raft.SnapshotSink in memory.
+type memSink struct {
+	bytes.Buffer
+	closed, cancelled bool
+}
+
+func (s *memSink) ID() string    { return "mem" }
+func (s *memSink) Close() error  { s.closed = true; return nil }
+func (s *memSink) Cancel() error { s.cancelled = true; return nil }
+
+func snapshotBytes(t *testing.T, f *FSM) []byte {
+	t.Helper()
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil || !sink.closed {
+		t.Fatalf("Persist: %v (closed %v)", err, sink.closed)
+	}
+	snap.Release()
+	return sink.Bytes()
+}
+
+func TestSnapshotRestoreRoundTrip(t *testing.T) {
+	a := &applier{t: t, fsm: New()}
+	a.mustApply(
+		dec(ApprovalGiven, 1, "us-east", ""),
+		dec(WaveStarted, 1, "us-east", "", func(d *Decision) { d.Clusters = []string{"c1", "c2"} }),
+		dec(ClusterDispatched, 1, "us-east", "c1"),
+		dec(GateEvaluated, 1, "us-east", ""),
+		dec(Paused, 1, "", "", func(d *Decision) { d.ID = "p1" }),
+		dec(WaveStarted, 1, "eu-west", "", func(d *Decision) { d.Namespace = "team-b" }),
+		dec(RollbackStarted, 2, "us-east", "", func(d *Decision) { d.Rollback.Scope = RollbackWave }),
+	)
+	before := snapshotBytes(t, a.fsm)
+
+	restored := New()
+	restored.mustRecordSomething(t) // Restore must replace, not merge
+	if err := restored.Restore(io.NopCloser(bytes.NewReader(before))); err != nil {
+		t.Fatal(err)
+	}
+	if after := snapshotBytes(t, restored); !bytes.Equal(before, after) {
+		t.Fatalf("snapshot of the restored journal differs:\nbefore %s\nafter  %s", before, after)
+	}
+	for _, k := range a.fsm.Rollouts() {
+		if !reflect.DeepEqual(a.fsm.History(k.Namespace, k.Name), restored.History(k.Namespace, k.Name)) {
+			t.Errorf("%s: history differs after restore", k)
+		}
+		s1, _ := a.fsm.State(k.Namespace, k.Name)
+		s2, _ := restored.State(k.Namespace, k.Name)
+		if !reflect.DeepEqual(s1, s2) {
+			t.Errorf("%s: state differs after restore:\n%+v\n%+v", k, s1, s2)
+		}
+	}
+	if !reflect.DeepEqual(a.fsm.Rollouts(), restored.Rollouts()) || restored.LastIndex() != 7 {
+		t.Errorf("rollouts %v vs %v, last index %d", a.fsm.Rollouts(), restored.Rollouts(), restored.LastIndex())
+	}
+	// Idempotency survives a restore.
+	ra := &applier{t: t, fsm: restored, index: 7}
+	if res := ra.apply(dec(ClusterDispatched, 1, "us-east", "c1")); !res.Duplicate || res.Index != 3 {
+		t.Errorf("re-applying after restore: %+v, want duplicate of index 3", res)
+	}
+	if e, ok := restored.Lookup("p1"); !ok || e.Index != 5 || e.Type != Paused {
+		t.Errorf("Lookup(p1) = %+v, %v", e, ok)
+	}
+}
+
+func (f *FSM) mustRecordSomething(t *testing.T) {
+	a := &applier{t: t, fsm: f}
+	a.mustApply(dec(Aborted, 9, "", "", func(d *Decision) { d.Name = "stale" }))
+}
+
+func TestRestoreRefusesBadSnapshots(t *testing.T) {
+	for name, doc := range map[string]string{
+		"not json":       "{",
+		"future version": `{"version":99,"entries":[]}`,
+		"out of order":   `{"version":1,"entries":[{"index":2,"id":"a"},{"index":2,"id":"b"}]}`,
+		"duplicate id":   `{"version":1,"entries":[{"index":1,"id":"a"},{"index":2,"id":"a"}]}`,
+	} {
+		if err := New().Restore(io.NopCloser(bytes.NewReader([]byte(doc)))); err == nil {
+			t.Errorf("%s: Restore accepted it", name)
+		}
+	}
+}
+
+func TestReadsReturnCopies(t *testing.T) {
+	a := &applier{t: t, fsm: New()}
+	a.mustApply(dec(GateEvaluated, 1, "us-east", ""))
+	h := a.fsm.History("default", "checkout")
+	h[0].Gate.Measurements[0].Value = "tampered"
+	st, _ := a.fsm.State("default", "checkout")
+	st.Waves[0].Gates["error-rate"].Measurements[0].Value = "tampered"
+	if v := a.fsm.History("default", "checkout")[0].Gate.Measurements[0].Value; v != "0.0123" {
+		t.Errorf("History shares memory with the journal: %q", v)
+	}
+	if st2, _ := a.fsm.State("default", "checkout"); st2.Waves[0].Gates["error-rate"].Measurements[0].Value != "0.0123" {
+		t.Errorf("State shares memory with the journal")
+	}
+}
