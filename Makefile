@@ -23,6 +23,8 @@ export KUBE_VERSION KWOK_VERSION
 TEST_PKGS  ?= ./...
 TEST_FLAGS ?=
 TEST_TIMEOUT ?= 30m
+# How long make test fuzzes condition evaluation before the tests (no panic on any input).
+FUZZ_TIME ?= 20s
 
 ##@ General
 
@@ -68,7 +70,8 @@ verify: generate manifests $(GOLANGCI_LINT) ## Regenerate, check formatting, vet
 ##@ Test
 
 .PHONY: test
-test: k8s-bins ## Install what the tests need, run every test, print a one-line summary.
+test: k8s-bins test-deps traefik ## Install what the tests need, run every test, print a one-line summary.
+	go test ./analysis/ -run '^$$' -fuzz '^FuzzEvaluate$$' -fuzztime $(FUZZ_TIME)
 	go test -json -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(TEST_PKGS) | go run ./hack/testsum
 
 BENCH_PKGS ?= ./...
@@ -78,6 +81,14 @@ BENCH_FLAGS ?= -benchtime=1s -count=1
 bench: k8s-bins ## Run the Go benchmarks; the report goes to _output/bench.txt (see docs/benchmarks.md).
 	@mkdir -p _output
 	go test -run '^$$' -bench . -benchmem $(BENCH_FLAGS) $(BENCH_PKGS) | tee _output/bench.txt
+
+.PHONY: traefik
+traefik: ## Build Traefik v3.6.12 (the data plane of the traffic tests) into bin/traefik.
+	hack/tools/traefik/build.sh
+
+.PHONY: test-deps
+test-deps: ## Install the Debian packages the tests run (Prometheus, graphite) when missing.
+	hack/install-deps.sh
 
 .PHONY: k8s-bins
 k8s-bins: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok into bin/k8s/.

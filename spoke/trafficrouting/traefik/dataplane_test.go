@@ -1,0 +1,154 @@
+/*
+Copyright 2026 The Flotilla Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package traefik_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"k8s.io/utils/ptr"
+
+	"github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
+	"github.com/flotilla-io/flotilla/spoke/trafficrouting/traefik"
+	"github.com/flotilla-io/flotilla/test/harness"
+)
+
+// dataPlaneRequests is how many requests measure one split, and tolerance how far (in
+// points of percent) the measured split may be from the weight.
+const (
+	dataPlaneRequests = 2000
+	tolerance         = 3.0
+)
+
+// TestTraefikDataPlane proves the router on a real data plane: Traefik (built from the Go
+// module proxy by hack/tools/traefik/build.sh) reads the TraefikService from a real API
+// server through its Kubernetes CRD provider and forwards real requests to two local
+// backends. Every request goes to 127.0.0.1.
+func TestTraefikDataPlane(t *testing.T) {
+	env := harness.NewEnv(t, harness.EnvOptions{
+		CRDDirs: []string{harness.VendorCRDDir(t, traefikModule, traefikVersion, traefikCRDFile)},
+	})
+	ns := env.Namespace(t)
+	ctx := context.Background()
+
+	stable := harness.StartHTTPBackend(t, "v1")
+	canary := harness.StartHTTPBackend(t, "v2")
+	// The API server refuses loopback EndpointSlices, so each Service is an ExternalName
+	// for localhost on its backend's port.
+	for name, b := range map[string]*harness.HTTPBackend{"web-stable": stable, "web-canary": canary} {
+		harness.CreateYAML(t, env.Client, ns, fmt.Sprintf(`
+apiVersion: v1
+kind: Service
+metadata: {name: %s}
+spec:
+  type: ExternalName
+  externalName: localhost
+  ports: [{port: %d}]
+`, name, b.Port))
+	}
+	harness.CreateYAML(t, env.Client, ns, fmt.Sprintf(`
+apiVersion: traefik.io/v1alpha1
+kind: TraefikService
+metadata: {name: web}
+spec:
+  weighted:
+    services:
+    - {name: web-stable, port: %d}
+    - {name: web-canary, port: %d}
+`, stable.Port, canary.Port))
+	harness.CreateYAML(t, env.Client, ns, `
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: web}
+spec:
+  entryPoints: [web]
+  routes:
+  - match: PathPrefix(`+"`/`"+`)
+    kind: Rule
+    services: [{name: web, kind: TraefikService}]
+`)
+
+	tr := harness.StartTraefik(t, harness.TraefikOptions{Config: env.Config, Args: []string{
+		"--providers.kubernetescrd=true",
+		"--providers.kubernetescrd.allowExternalNameServices=true",
+		"--providers.kubernetescrd.namespaces=" + ns,
+	}})
+	r, err := traefik.New(env.Client, newRollout(ns, "mirror-all"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stableMember := fmt.Sprintf("%s-web-stable-%d", ns, stable.Port)
+	canaryMember := fmt.Sprintf("%s-web-canary-%d", ns, canary.Port)
+
+	for _, w := range []int32{10, 50, 90} {
+		if err := r.SetWeight(ctx, w); err != nil {
+			t.Fatalf("SetWeight(%d): %v", w, err)
+		}
+		tr.WaitWeighted(t, map[string]int{stableMember: int(100 - w), canaryMember: int(w)})
+		tr.WaitRouted(t)
+		answers := tr.Send(t, dataPlaneRequests)
+		got := 100 * float64(answers["v2"]) / dataPlaneRequests
+		t.Logf("weight %d: %d requests answered v1 %d, v2 %d: canary share %.2f%%", w, dataPlaneRequests, answers["v1"], answers["v2"], got)
+		if answers["v1"]+answers["v2"] != dataPlaneRequests {
+			t.Errorf("weight %d: only %d of %d requests reached a backend: %v", w, answers["v1"]+answers["v2"], dataPlaneRequests, answers)
+		}
+		if got < float64(w)-tolerance || got > float64(w)+tolerance {
+			t.Errorf("weight %d: the canary got %.2f%% of the requests, more than %.0f points off", w, got, tolerance)
+		}
+	}
+
+	// Flotilla's mirroring extension on the same data plane: at weight 10, mirror 50% of the
+	// stable share to the canary. Clients still get 90% of their answers from v1; the canary
+	// backend also sees the mirrored copies.
+	if err := r.SetWeight(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetMirrorRoute(ctx, &v1alpha1.SetMirrorRoute{Name: "mirror-all", Match: []v1alpha1.RouteMatch{{}}, Percentage: ptr.To[int32](50)}); err != nil {
+		t.Fatalf("SetMirrorRoute: %v", err)
+	}
+	tr.WaitWeighted(t, map[string]int{ns + "-mirror-all": 90, canaryMember: 10})
+	tr.WaitService(t, ns+"-mirror-all@kubernetescrd")
+	stable.Hits.Store(0)
+	canary.Hits.Store(0)
+	answers := tr.Send(t, dataPlaneRequests)
+	// Mirrored copies are sent in the background; wait (bounded) until they stop arriving.
+	mirrored := harness.WaitSettled(t, func() int64 { return canary.Hits.Load() - int64(answers["v2"]) })
+	wantMirrored := 0.5 * float64(answers["v1"])
+	t.Logf("mirror 50%% at weight 10: answers v1 %d, v2 %d; the canary backend also got %d mirrored copies (expected about %.0f)",
+		answers["v1"], answers["v2"], mirrored, wantMirrored)
+	if d := 100 * (float64(mirrored) - wantMirrored) / dataPlaneRequests; d < -tolerance || d > tolerance {
+		t.Errorf("mirrored %d requests, %.2f points of the traffic off the expected %.0f", mirrored, d, wantMirrored)
+	}
+	if got := 100 * float64(answers["v2"]) / dataPlaneRequests; got < 10-tolerance || got > 10+tolerance {
+		t.Errorf("with the mirror on, the canary answered %.2f%% of the requests, want 10%%", got)
+	}
+
+	// Abort: all traffic back to stable, then the mirror removed.
+	if err := r.SetWeight(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.RemoveManagedRoutes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tr.WaitWeighted(t, map[string]int{stableMember: 100, canaryMember: 0})
+	canary.Hits.Store(0)
+	answers = tr.Send(t, 200)
+	if answers["v1"] != 200 || canary.Hits.Load() != 0 {
+		t.Errorf("after the abort: answers %v, canary backend hits %d; want every request on v1", answers, canary.Hits.Load())
+	}
+}
