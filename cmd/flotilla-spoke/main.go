@@ -4,21 +4,47 @@ package main
 
 import (
 	"context"
+	"fmt"
 
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	"github.com/flotilla-io/flotilla/analysis"
+	"github.com/flotilla-io/flotilla/analysis/providers"
+	"github.com/flotilla-io/flotilla/analysis/providers/job"
 	rolloutsv1alpha1 "github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
 	"github.com/flotilla-io/flotilla/internal/cli"
 	"github.com/flotilla-io/flotilla/internal/config"
+	"github.com/flotilla-io/flotilla/spoke/analysisrun"
+	"github.com/flotilla-io/flotilla/spoke/rollout"
+	"github.com/flotilla-io/flotilla/spoke/rollout/engine"
+	"github.com/flotilla-io/flotilla/spoke/trafficrouting/routers"
 )
 
-const keyClusterName = "cluster-name"
+const (
+	keyClusterName = "cluster-name"
+	keyWatchNS     = "watch-namespace"
+	keyWorkers     = "rollout-workers"
+
+	keyAnalysisWorkers = "analysis-workers"
+	keyCredentialsNS   = "credentials-namespace"
+	keyPrometheusAddr  = "prometheus-address"
+)
 
 func main() {
 	settings := []config.Setting{
 		{Key: keyClusterName, Usage: "name of this member cluster as the hub knows it; used in events and metrics"},
+		{Key: keyWatchNS, Usage: "namespace whose Rollouts this agent runs; empty means every namespace"},
+		{Key: keyWorkers, Kind: config.Int, Default: "8", Usage: "Rollouts reconciled at once", Check: config.Positive},
+		{Key: keyAnalysisWorkers, Kind: config.Int, Default: "8", Usage: "AnalysisRuns reconciled (measured) at once", Check: config.Positive},
+		{Key: keyCredentialsNS, Default: "flotilla-system", Usage: "namespace of the metric providers' shared credential Secrets (datadog, newrelic, wavefront-api-tokens, influxdb)"},
+		{Key: keyPrometheusAddr, Usage: "Prometheus queried by metrics that name no address; empty means such metrics fail"},
 	}
 	cli.Execute(cli.NewDaemon("flotilla-spoke", "Flotilla's agent in a member cluster", settings, run))
 }
@@ -31,9 +57,61 @@ func run(ctx context.Context, cfg *config.Config) error {
 	if err := rolloutsv1alpha1.AddToScheme(scheme); err != nil {
 		return err
 	}
-	mgr, err := cli.NewManager(cfg, scheme, manager.Options{})
+	mgr, err := cli.NewManager(cfg, scheme, manager.Options{Cache: cacheOptions(cfg.String(keyWatchNS))})
 	if err != nil {
 		return err
 	}
+	r := &rollout.Reconciler{
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Recorder:                mgr.GetEventRecorder("flotilla-spoke"),
+		Routers:                 routers.New,
+		MaxConcurrentReconciles: cfg.Int(keyWorkers),
+	}
+	if err := r.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up the Rollout controller: %w", err)
+	}
+	ar := &analysisrun.Reconciler{
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Recorder:                mgr.GetEventRecorder("flotilla-spoke"),
+		Providers:               analysisProviders(mgr, cfg),
+		MaxConcurrentReconciles: cfg.Int(keyAnalysisWorkers),
+	}
+	if err := ar.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the AnalysisRun controller: %w", err)
+	}
 	return mgr.Start(ctx)
+}
+
+// analysisProviders builds every metric provider. The Secrets they read (credentials) are
+// read live through the API reader, never cached; the Job provider creates Jobs with the
+// manager's client and reads them live, so no informer caches the cluster's Jobs.
+func analysisProviders(mgr manager.Manager, cfg *config.Config) *providers.Registry {
+	return providers.New(providers.Deps{
+		Secrets:           analysisrun.SecretReader{Reader: mgr.GetAPIReader()},
+		Namespace:         cfg.String(keyCredentialsNS),
+		PrometheusAddress: cfg.String(keyPrometheusAddr),
+		Extra:             []analysis.Provider{job.New(job.Options{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()})},
+	})
+}
+
+// cacheOptions keeps the informer caches to what the controllers read: no managed fields on
+// any object, and only the ReplicaSets that Rollouts create (they carry the pod-template-hash
+// label), not every ReplicaSet of the cluster's Deployments.
+func cacheOptions(namespace string) cache.Options {
+	hashed, err := labels.NewRequirement(engine.LabelPodTemplateHash, selection.Exists, nil)
+	if err != nil {
+		panic(err) // a constant key: cannot fail
+	}
+	opts := cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&appsv1.ReplicaSet{}: {Label: labels.NewSelector().Add(*hashed)},
+		},
+	}
+	if namespace != "" {
+		opts.DefaultNamespaces = map[string]cache.Config{namespace: {}}
+	}
+	return opts
 }
