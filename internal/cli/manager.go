@@ -39,6 +39,10 @@ func NewManager(cfg *config.Config, scheme *runtime.Scheme, opts manager.Options
 	if err != nil {
 		return nil, err
 	}
+	// client-go's default (5 requests/s, controller-runtime's 20) would make a busy agent wait
+	// on itself rather than on the API server.
+	rc.QPS = float32(cfg.Int(config.KeyKubeAPIQPS))
+	rc.Burst = cfg.Int(config.KeyKubeAPIBurst)
 	opts.Scheme = scheme
 	opts.Metrics = metricsserver.Options{BindAddress: cfg.String(config.KeyMetricsAddress)}
 	opts.HealthProbeBindAddress = cfg.String(config.KeyHealthProbeAddres)

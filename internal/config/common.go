@@ -12,6 +12,8 @@ const (
 	KeyKubeconfig        = "kubeconfig"
 	KeyMetricsAddress    = "metrics-bind-address"
 	KeyHealthProbeAddres = "health-probe-bind-address"
+	KeyKubeAPIQPS        = "kube-api-qps"
+	KeyKubeAPIBurst      = "kube-api-burst"
 )
 
 // Common are the settings of every long-running Flotilla process.
@@ -22,6 +24,8 @@ func Common() []Setting {
 		{Key: KeyKubeconfig, Usage: "kubeconfig of the cluster to run against; empty means in-cluster config or $KUBECONFIG"},
 		{Key: KeyMetricsAddress, Default: ":8080", Usage: "address the Prometheus metrics endpoint listens on; 0 turns it off", Check: addressOrZero},
 		{Key: KeyHealthProbeAddres, Default: ":8081", Usage: "address the /healthz and /readyz endpoints listen on; 0 turns them off", Check: addressOrZero},
+		{Key: KeyKubeAPIQPS, Kind: Int, Default: "200", Usage: "requests per second this process may send to the Kubernetes API server (client-side limit)", Check: Positive},
+		{Key: KeyKubeAPIBurst, Kind: Int, Default: "400", Usage: "requests this process may send in a burst above kube-api-qps", Check: Positive},
 	}
 }
 
