@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
@@ -160,7 +161,9 @@ func (a *Args) names() []string {
 }
 
 // buildRedactions collects the texts that Redact hides: each non-empty secret value as it is,
-// JSON-escaped and URL-escaped (a provider's error often quotes the URL or the request body).
+// JSON-escaped (with and without HTML escaping), Go-quoted (an error that quotes a condition
+// or a field with %q) and URL-escaped (a provider's error often quotes the URL or the request
+// body).
 func (a *Args) buildRedactions() {
 	seen := map[string]bool{}
 	for name := range a.secret {
@@ -168,8 +171,7 @@ func (a *Args) buildRedactions() {
 		if v == "" {
 			continue
 		}
-		quoted, _ := json.Marshal(v)
-		forms := []string{v, string(quoted[1 : len(quoted)-1]), url.QueryEscape(v), url.PathEscape(v)}
+		forms := []string{v, jsonEscaped(v, true), jsonEscaped(v, false), unquoted(strconv.Quote(v)), url.QueryEscape(v), url.PathEscape(v)}
 		for _, f := range forms {
 			if f != "" && !seen[f] {
 				seen[f] = true
@@ -192,6 +194,18 @@ func (a *Args) buildRedactions() {
 		a.replacer = strings.NewReplacer(pairs...)
 	}
 }
+
+// jsonEscaped is v as it appears inside a JSON string, with or without HTML escaping.
+func jsonEscaped(v string, escapeHTML bool) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(escapeHTML)
+	_ = enc.Encode(v) // a string always encodes
+	return unquoted(strings.TrimSuffix(b.String(), "\n"))
+}
+
+// unquoted drops the quotes around a quoted string.
+func unquoted(q string) string { return q[1 : len(q)-1] }
 
 // Redact returns s with every secret value replaced by *****. The controller passes every
 // text that leaves it through Redact: status messages and values, events, log lines.

@@ -265,6 +265,7 @@ func TestRedact(t *testing.T) {
 		{"path /" + url.PathEscape(key), "path /*****"},
 		{`{"key":"` + jsonAppKey + `"}`, `{"key":"*****"}`},
 		{"raw " + appKey, "raw *****"},
+		{fmt.Sprintf("condition %q does not compile", "result == "+appKey), `condition "result == *****" does not compile`},
 		{"service checkout is not secret", "service checkout is not secret"},
 	}
 	for _, tt := range tests {
@@ -342,4 +343,28 @@ func TestMergeArgs(t *testing.T) {
 
 func corev1Container(image, command string) corev1.Container {
 	return corev1.Container{Name: "main", Image: image, Command: []string{command}}
+}
+
+// TestRedactEscapedForms: a secret with characters that JSON, Go quoting and URLs escape
+// differently is hidden in each of those forms.
+func TestRedactEscapedForms(t *testing.T) {
+	secret := `k3y"<&>+/= \`
+	a := NewArgs(nil, map[string]string{"key": secret})
+	htmlJSON, _ := json.Marshal("x " + secret)
+	var plain strings.Builder
+	enc := json.NewEncoder(&plain)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode("x " + secret)
+	for _, in := range []string{
+		secret,
+		string(htmlJSON),
+		plain.String(),
+		fmt.Sprintf("%q", "x "+secret),
+		"q=" + url.QueryEscape(secret),
+		"/" + url.PathEscape(secret),
+	} {
+		if got := a.Redact(in); strings.Contains(got, "k3y") || !strings.Contains(got, Redacted) {
+			t.Errorf("Redact(%s) = %s", in, got)
+		}
+	}
 }

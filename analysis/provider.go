@@ -40,6 +40,12 @@ type Request struct {
 	RunUID  string
 	// InFlight is the pending measurement a previous call returned, or nil for a new one.
 	InFlight *v1alpha1.Measurement
+	// Ordinal numbers this measurement among the metric's measurements in the run, from 1
+	// (Task.Ordinal). It stays the same while the measurement is in flight and until its
+	// result is recorded, so a provider that creates an object (a Job) can name it after the
+	// ordinal, and a controller that restarts before it recorded the measurement finds that
+	// object again instead of creating another. Zero means unknown.
+	Ordinal int32
 }
 
 // Value is what a provider measured.

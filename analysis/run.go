@@ -19,6 +19,9 @@ type Task struct {
 	// Stop is set when the run is terminating: stop InFlight (through the provider's
 	// Terminator, if it has one) and record it with Stopped, instead of resuming it.
 	Stop bool
+	// Ordinal numbers the measurement among the metric's measurements in the run, from 1;
+	// pass it on in Request.Ordinal.
+	Ordinal int32
 }
 
 // Measured is a measurement to fold into a run's status.
@@ -96,7 +99,7 @@ func DueTasks(spec *v1alpha1.AnalysisRunSpec, status *v1alpha1.AnalysisRunStatus
 		if !ok || due.After(now) {
 			continue
 		}
-		t := Task{Metric: *s.metric.DeepCopy()}
+		t := Task{Metric: *s.metric.DeepCopy(), Ordinal: nextOrdinal(r)}
 		if last := lastMeasurement(r); last != nil && !last.Phase.Completed() {
 			t.InFlight = last.DeepCopy()
 			t.Stop = terminating
@@ -320,6 +323,16 @@ func record(r *v1alpha1.MetricResult, m Measured, now time.Time) {
 		r.ConsecutiveError++
 		r.ConsecutiveSuccess = 0
 	}
+}
+
+// nextOrdinal is the ordinal of the metric's next measurement, or of the one in flight: one
+// more than the measurements already counted (errors included). A stopped measurement is not
+// counted, but none follows it: the run is terminating.
+func nextOrdinal(r *v1alpha1.MetricResult) int32 {
+	if r == nil {
+		return 1
+	}
+	return r.Count + r.Error + 1
 }
 
 // findResult returns the result of the metric name, or nil.

@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -220,5 +221,33 @@ func TestExpiresAt(t *testing.T) {
 				t.Fatalf("expires at %v (%v), want %v", at, ok, t0.Add(tt.want))
 			}
 		})
+	}
+}
+
+// TestOrdinal: each new measurement of a metric gets the next ordinal, errors included, and a
+// measurement keeps its ordinal while it is in flight, so that a provider can name what it
+// creates after it.
+func TestOrdinal(t *testing.T) {
+	job := v1alpha1.Metric{Name: "smoke", Interval: "1m", Count: intOr(3), Provider: v1alpha1.MetricProvider{Job: &v1alpha1.JobMetric{}}}
+	s := newSim(t, specOf(job), map[string][]answer{"smoke": {down, working, working, jobOK, jobOK}})
+	var ordinals []int32
+	for range 10 {
+		tasks, err := DueTasks(&s.spec, &s.status, s.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, task := range tasks {
+			ordinals = append(ordinals, task.Ordinal)
+		}
+		p := s.step()
+		if p.Status.Phase.Completed() {
+			break
+		}
+		s.now = s.now.Add(p.RequeueAfter)
+	}
+	// An error (1); a Job started (2), resumed (2) and done (2); then two more Jobs (3, 4),
+	// done at once: three measurements without error, as count asks.
+	if got := fmt.Sprint(ordinals); got != "[1 2 2 2 3 4]" {
+		t.Fatalf("ordinals = %s", got)
 	}
 }

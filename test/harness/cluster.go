@@ -43,6 +43,10 @@ type ClusterSpec struct {
 	CRDDirs []string
 	// APIServerArgs are added to kube-apiserver's command line (feature gates, admission).
 	APIServerArgs []string
+	// KwokStages, when set, are kwok Stage documents (YAML) that replace kwok's default pod
+	// stages, for example KwokJobStages; kwok's default node stages stay. Empty keeps kwok's
+	// defaults: pods become Ready, Job pods complete.
+	KwokStages string
 }
 
 // nodeReadyTimeout bounds the wait for kwok and the node lifecycle controller to make the
@@ -100,6 +104,11 @@ func (c *Cluster) start(ctx context.Context) error {
 	c.PKI = pki
 	if err := os.MkdirAll(c.dir("kwok-home"), 0o755); err != nil {
 		return err
+	}
+	if c.spec.KwokStages != "" {
+		if err := os.WriteFile(c.kwokStagesPath(), []byte(c.spec.KwokStages), 0o600); err != nil {
+			return fmt.Errorf("%s: writing kwok's stages: %w", c.Name, err)
+		}
 	}
 	if err := c.startAPIServer(ctx); err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -40,22 +41,31 @@ const (
 
 // kwokSpec is the command line of the cluster's kwok, which plays the kubelet of every
 // node: it keeps them Ready (with Lease heartbeats, which are cheap) and marks every pod
-// bound to them Running and Ready with a simulated IP. HOME points into the cluster's
-// folder so that no ~/.kwok/kwok.yaml of the user changes its behaviour.
+// bound to them Running and Ready with a simulated IP; with its default stages, a pod that a
+// Job owns then completes. HOME points into the cluster's folder so that no
+// ~/.kwok/kwok.yaml of the user changes its behaviour; ClusterSpec.KwokStages, when set, is
+// passed as kwok's configuration.
 func (c *Cluster) kwokSpec() ProcessSpec {
+	args := []string{
+		"--kubeconfig=" + c.KubeconfigPath,
+		"--manage-all-nodes=true",
+		"--cidr=10.244.0.1/16",
+		"--node-lease-duration-seconds=40",
+	}
+	if c.spec.KwokStages != "" {
+		args = append(args, "--config="+c.kwokStagesPath())
+	}
 	return ProcessSpec{
 		Name:    c.Name + "/" + BinKwok,
 		Path:    c.fleet.bins.Path(BinKwok),
 		LogFile: c.logFile(BinKwok),
 		Env:     []string{"HOME=" + c.dir("kwok-home")},
-		Args: []string{
-			"--kubeconfig=" + c.KubeconfigPath,
-			"--manage-all-nodes=true",
-			"--cidr=10.244.0.1/16",
-			"--node-lease-duration-seconds=40",
-		},
+		Args:    args,
 	}
 }
+
+// kwokStagesPath is where ClusterSpec.KwokStages is written for kwok to read.
+func (c *Cluster) kwokStagesPath() string { return filepath.Join(c.dir("kwok-home"), "stages.yaml") }
 
 // nodeName is the name of the i-th simulated node of the cluster.
 func (c *Cluster) nodeName(i int) string { return fmt.Sprintf("%s-node-%d", c.Name, i) }
