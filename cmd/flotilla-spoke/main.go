@@ -22,6 +22,7 @@ import (
 	"github.com/flotilla-io/flotilla/internal/cli"
 	"github.com/flotilla-io/flotilla/internal/config"
 	"github.com/flotilla-io/flotilla/spoke/analysisrun"
+	"github.com/flotilla-io/flotilla/spoke/experiment"
 	"github.com/flotilla-io/flotilla/spoke/rollout"
 	"github.com/flotilla-io/flotilla/spoke/rollout/engine"
 	"github.com/flotilla-io/flotilla/spoke/trafficrouting/routers"
@@ -32,9 +33,10 @@ const (
 	keyWatchNS     = "watch-namespace"
 	keyWorkers     = "rollout-workers"
 
-	keyAnalysisWorkers = "analysis-workers"
-	keyCredentialsNS   = "credentials-namespace"
-	keyPrometheusAddr  = "prometheus-address"
+	keyAnalysisWorkers   = "analysis-workers"
+	keyExperimentWorkers = "experiment-workers"
+	keyCredentialsNS     = "credentials-namespace"
+	keyPrometheusAddr    = "prometheus-address"
 )
 
 func main() {
@@ -43,6 +45,7 @@ func main() {
 		{Key: keyWatchNS, Usage: "namespace whose Rollouts this agent runs; empty means every namespace"},
 		{Key: keyWorkers, Kind: config.Int, Default: "8", Usage: "Rollouts reconciled at once", Check: config.Positive},
 		{Key: keyAnalysisWorkers, Kind: config.Int, Default: "8", Usage: "AnalysisRuns reconciled (measured) at once", Check: config.Positive},
+		{Key: keyExperimentWorkers, Kind: config.Int, Default: "4", Usage: "Experiments reconciled at once", Check: config.Positive},
 		{Key: keyCredentialsNS, Default: "flotilla-system", Usage: "namespace of the metric providers' shared credential Secrets (datadog, newrelic, wavefront-api-tokens, influxdb)"},
 		{Key: keyPrometheusAddr, Usage: "Prometheus queried by metrics that name no address; empty means such metrics fail"},
 	}
@@ -80,6 +83,14 @@ func run(ctx context.Context, cfg *config.Config) error {
 	}
 	if err := ar.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the AnalysisRun controller: %w", err)
+	}
+	ex := &experiment.Reconciler{
+		Client:                  mgr.GetClient(),
+		Recorder:                mgr.GetEventRecorder("flotilla-spoke"),
+		MaxConcurrentReconciles: cfg.Int(keyExperimentWorkers),
+	}
+	if err := ex.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the Experiment controller: %w", err)
 	}
 	return mgr.Start(ctx)
 }
