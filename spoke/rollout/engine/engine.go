@@ -53,6 +53,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
@@ -276,6 +277,12 @@ func (e *engine) resolveReplicaSets() {
 		e.template = e.obs.Template
 	}
 	e.hash = PodTemplateHash(e.template, e.st.CollisionCount)
+	if rs := e.replicaSetWithTemplate(); rs != nil {
+		// A template copied back from a ReplicaSet (an undo) carries the defaults the API
+		// server filled in, so it hashes differently from the template that made that
+		// ReplicaSet; it is that ReplicaSet's revision all the same.
+		e.hash = rs.PodTemplateHash
+	}
 	var maxRev int64
 	for i := range e.obs.ReplicaSets {
 		rs := &e.obs.ReplicaSets[i]
@@ -311,6 +318,28 @@ func (e *engine) resolveReplicaSets() {
 			e.add(phasePrepare, AnnotateReplicaSet{Name: e.newRS.Name, Set: map[string]string{AnnotationRevision: strconv.FormatInt(e.revision, 10)}})
 		}
 	}
+}
+
+// replicaSetWithTemplate returns the ReplicaSet whose pod template is the desired one but
+// for the pod-template-hash label, when no ReplicaSet has the desired hash.
+func (e *engine) replicaSetWithTemplate() *ReplicaSet {
+	for i := range e.obs.ReplicaSets {
+		if e.obs.ReplicaSets[i].PodTemplateHash == e.hash {
+			return nil
+		}
+	}
+	for i := range e.obs.ReplicaSets {
+		rs := &e.obs.ReplicaSets[i]
+		if rs.Template == nil || rs.PodTemplateHash == "" {
+			continue
+		}
+		t := rs.Template.DeepCopy()
+		delete(t.Labels, LabelPodTemplateHash)
+		if equality.Semantic.DeepEqual(t, e.template) {
+			return rs
+		}
+	}
+	return nil
 }
 
 func sortByRevisionDesc(rss []*ReplicaSet) {
