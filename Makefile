@@ -97,7 +97,7 @@ k8s-bins: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler
 ##@ Local fleet
 
 .PHONY: fleet-up
-fleet-up: k8s-bins manifests ## Start a hub and three member clusters in the background; kubeconfigs in .fleet/.
+fleet-up: k8s-bins manifests ## Start a hub and three member clusters, each with its flotilla-spoke agent (built into bin/), in the background; kubeconfigs and logs in .fleet/.
 	go run ./hack/fleet up
 
 .PHONY: fleet-down

@@ -1,21 +1,29 @@
 // Command kubectl-flotilla is the kubectl plugin: `kubectl flotilla ...` inspects and steers
-// Rollouts in a member cluster and FleetRollouts in the hub.
+// Rollouts in a member cluster and FleetRollouts in the hub. Its commands live in
+// internal/plugin.
 package main
 
 import (
-	"github.com/spf13/cobra"
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/flotilla-io/flotilla/internal/cli"
+	"github.com/flotilla-io/flotilla/internal/plugin"
 )
 
 func main() {
-	root := &cobra.Command{
-		Use:           "kubectl-flotilla",
-		Short:         "Inspect and steer Flotilla rollouts",
-		Long:          "kubectl flotilla inspects and steers Rollouts in a member cluster and FleetRollouts in the hub.\nInstall it on your PATH as kubectl-flotilla and call it as `kubectl flotilla`.",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
+	root := plugin.NewCommand(genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr})
 	root.AddCommand(cli.NewVersionCommand("kubectl-flotilla"))
-	cli.Execute(root)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := root.ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "kubectl-flotilla: %v\n", err)
+	}
+	os.Exit(plugin.ExitCode(err))
 }

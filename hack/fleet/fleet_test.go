@@ -32,6 +32,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	kubeconfigprovider "sigs.k8s.io/multicluster-runtime/providers/kubeconfig"
+	"sigs.k8s.io/yaml"
 
 	"github.com/flotilla-io/flotilla/test/harness"
 )
@@ -54,8 +55,12 @@ func TestUpStatusDown(t *testing.T) {
 		checkNodes(t, d, def)
 	}
 	checkRegistration(t, d)
+	checkAgents(t, d)
 	if code := out.run(t, "status", d); code != 0 {
 		t.Errorf("status exited %d", code)
+	}
+	if n := strings.Count(out.String(), "  running (pid "); n != 3 {
+		t.Errorf("status shows %d running agents, want one per member (3):\n%s", n, out)
 	}
 	if code := out.run(t, "up", d); code != 0 || !strings.Contains(out.String(), "already up") {
 		t.Errorf("a second up exited %d; want 0 and 'already up'", code)
@@ -204,7 +209,86 @@ func clusterClient(t *testing.T, d stateDir, name string) client.Client {
 	return c
 }
 
-// records reads the recorded pids; the supervisor and 4 per cluster plus etcd must be there.
+// agentRollout is a small canary with no steps: a spoke agent makes it Healthy once its
+// pods are available.
+const agentRollout = `
+apiVersion: rollouts.flotilla.dev/v1alpha1
+kind: Rollout
+metadata:
+  name: agent-check
+  namespace: default
+spec:
+  replicas: 2
+  strategy:
+    canary: {}
+  selector:
+    matchLabels:
+      app: agent-check
+  template:
+    metadata:
+      labels:
+        app: agent-check
+    spec:
+      containers:
+      - name: app
+        image: argoproj/rollouts-demo:blue
+`
+
+// checkAgents applies a Rollout to every member and waits until each is Healthy with its
+// pods available: only the member's own flotilla-spoke process can have done that. The log
+// of each agent must be where the fleet puts logs.
+func checkAgents(t *testing.T, d stateDir) {
+	t.Helper()
+	var members []clusterDef
+	for _, def := range topology {
+		if def.role == roleMember {
+			members = append(members, def)
+		}
+	}
+	clients := map[string]client.Client{}
+	for _, def := range members {
+		c := clusterClient(t, d, def.name)
+		ro := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(agentRollout), &ro.Object); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Create(t.Context(), ro); err != nil {
+			t.Fatalf("%s: creating a Rollout: %v", def.name, err)
+		}
+		clients[def.name] = c
+	}
+	for _, def := range members {
+		c := clients[def.name]
+		err := harness.WaitFor(t.Context(), def.name+": the Rollout Healthy through its agent", 90*time.Second,
+			func(ctx context.Context) (bool, string, error) {
+				ro := &unstructured.Unstructured{}
+				ro.SetAPIVersion("rollouts.flotilla.dev/v1alpha1")
+				ro.SetKind("Rollout")
+				if err := c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "agent-check"}, ro); err != nil {
+					return false, "", err
+				}
+				phase, _, _ := unstructured.NestedString(ro.Object, "status", "phase")
+				avail, _, _ := unstructured.NestedInt64(ro.Object, "status", "availableReplicas")
+				msg, _, _ := unstructured.NestedString(ro.Object, "status", "message")
+				return phase == "Healthy" && avail == 2, fmt.Sprintf("phase %q available %d message %q", phase, avail, msg), nil
+			})
+		if err != nil {
+			t.Errorf("%v\nagent log tail:\n%s", err, tailLog(filepath.Join(d.logDir(), def.name, "flotilla-spoke.log")))
+		}
+	}
+}
+
+func tailLog(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-20):], "\n")
+}
+
+// records reads the recorded pids: the supervisor, etcd, 4 per cluster and one spoke agent
+// per member must be there.
 func records(t *testing.T, d stateDir) ([]record, int) {
 	t.Helper()
 	recs, err := d.readRecords()
@@ -215,7 +299,11 @@ func records(t *testing.T, d stateDir) ([]record, int) {
 	if err != nil || supervisor == 0 {
 		t.Fatalf("supervisor.pid: %d, %v", supervisor, err)
 	}
-	if want := 1 + 4*len(topology); len(recs) != want {
+	want := 1 + 4*len(topology)
+	for _, def := range topology {
+		want += len(def.processes(processEnv{cluster: &harness.Cluster{}}))
+	}
+	if len(recs) != want {
 		t.Errorf("%d processes recorded, want %d", len(recs), want)
 	}
 	for _, r := range recs {

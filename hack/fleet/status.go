@@ -22,7 +22,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -36,8 +38,9 @@ import (
 // statusTimeout bounds the queries to each cluster.
 const statusTimeout = 5 * time.Second
 
-// status prints each cluster, its API server URL and its nodes' readiness. It fails if the
-// fleet is not up or a cluster does not answer.
+// status prints each cluster, its API server URL, its nodes' readiness and, for members,
+// its spoke agent. It fails if the fleet is not up, a cluster does not answer or an agent
+// is not running.
 func status(d stateDir, out io.Writer) error {
 	if !d.exists() {
 		fmt.Fprintf(out, "fleet: not up (%s does not exist); `make fleet-up` starts it\n", d)
@@ -52,24 +55,56 @@ func status(d stateDir, out io.Writer) error {
 	} else {
 		fmt.Fprintf(out, "supervisor: not running (leftovers in %s; `make fleet-down` clears them)\n", d)
 	}
+	recs, err := d.readRecords()
+	if err != nil {
+		return err
+	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLUSTER\tROLE\tAPI SERVER\tNODES")
-	var failed []string
+	fmt.Fprintln(tw, "CLUSTER\tROLE\tAPI SERVER\tAGENT\tNODES")
+	var failed, stopped []string
 	for _, def := range topology {
 		server, nodes, err := clusterStatus(d.kubeconfig(def.name))
 		if err != nil {
 			nodes = "unreachable: " + err.Error()
 			failed = append(failed, def.name)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", def.name, def.role, server, nodes)
+		agent := "-"
+		if def.role == roleMember {
+			if pid := agentPid(recs, def.name); pid != 0 {
+				agent = fmt.Sprintf("running (pid %d)", pid)
+			} else {
+				agent = "not running"
+				stopped = append(stopped, def.name)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", def.name, def.role, server, agent, nodes)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	var errs []error
 	if len(failed) > 0 {
-		return fmt.Errorf("unreachable: %s", strings.Join(failed, ", "))
+		errs = append(errs, fmt.Errorf("unreachable: %s", strings.Join(failed, ", ")))
 	}
-	return nil
+	if len(stopped) > 0 {
+		errs = append(errs, fmt.Errorf("agent not running in: %s (its log is in %s)", strings.Join(stopped, ", "), d.logDir()))
+	}
+	return errors.Join(errs...)
+}
+
+// agentPid is the pid of the live flotilla-spoke process recorded for the cluster (its
+// command line names the cluster), 0 if there is none.
+func agentPid(recs []record, cluster string) int {
+	for _, r := range recs {
+		if filepath.Base(r.binary) != filepath.Base(spokeBinary) || !r.live() {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + strconv.Itoa(r.pid) + "/cmdline")
+		if err == nil && slices.Contains(strings.Split(string(data), "\x00"), "--cluster-name="+cluster) {
+			return r.pid
+		}
+	}
+	return 0
 }
 
 // clusterStatus returns the API server URL from the kubeconfig and a line about the nodes:

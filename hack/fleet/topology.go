@@ -17,6 +17,8 @@ limitations under the License.
 package main
 
 import (
+	"path/filepath"
+
 	"github.com/flotilla-io/flotilla/test/harness"
 )
 
@@ -80,24 +82,31 @@ type processEnv struct {
 	stateDir stateDir
 }
 
+// spokeBinary is where `up` builds the spoke agent, relative to the repository.
+const spokeBinary = "bin/flotilla-spoke"
+
 // processes lists what runs for the cluster once every cluster is up and the members are
 // registered in the hub. The supervisor starts them in this order (their logs go to
 // .fleet/logs/<cluster>/<name>.log, their pids to .fleet/pids) and stops them before the
-// control planes. This is where the hub replicas (roleHub) and the spoke agent of each
-// member (roleMember) go, for example:
-//
-//	case roleMember:
-//		return []harness.ProcessSpec{{
-//			Name: "flotilla-spoke",
-//			Path: filepath.Join(env.repoRoot, "bin", "flotilla-spoke"),
-//			Args: []string{"--kubeconfig=" + env.cluster.KubeconfigPath, "--cluster-name=" + d.name},
-//		}}
-func (d clusterDef) processes(env processEnv) []harness.ProcessSpec { //nolint:unparam // extension point
+// control planes. Every member runs its spoke agent, built by `up` into bin/flotilla-spoke,
+// with the member's admin kubeconfig and no metrics or probe listeners (so that the agents
+// of several members never compete for a port). The hub replicas will go under roleHub.
+func (d clusterDef) processes(env processEnv) []harness.ProcessSpec {
 	switch d.role {
 	case roleHub:
 		return nil // the hub replicas will go here
 	case roleMember:
-		return nil // the spoke agent will go here
+		return []harness.ProcessSpec{{
+			Name: "flotilla-spoke",
+			Path: filepath.Join(env.repoRoot, spokeBinary),
+			Args: []string{
+				"--kubeconfig=" + env.cluster.KubeconfigPath,
+				"--cluster-name=" + d.name,
+				"--metrics-bind-address=0",
+				"--health-probe-bind-address=0",
+				"--log-format=text",
+			},
+		}}
 	}
 	return nil
 }

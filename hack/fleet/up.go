@@ -56,6 +56,9 @@ func up(d stateDir, timeout time.Duration, out io.Writer) error {
 	if err := os.MkdirAll(d.logDir(), 0o755); err != nil {
 		return err
 	}
+	if err := buildAgents(root, out); err != nil {
+		return err
+	}
 
 	begin := time.Now()
 	cmd, reports, err := startSupervisor(d, bins, root)
@@ -184,4 +187,22 @@ func clearStale(d stateDir, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "fleet: removing %s, left by an earlier fleet that no longer runs\n", d)
 	return os.RemoveAll(string(d))
+}
+
+// buildTimeout bounds the build of the agents (a cold build cache takes a minute or two).
+const buildTimeout = 5 * time.Minute
+
+// buildAgents builds the spoke agent the members run into bin/ (go build is incremental:
+// quick when nothing changed), so that the fleet never runs a stale agent.
+func buildAgents(root string, out io.Writer) error {
+	begin := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", spokeBinary, "./cmd/flotilla-spoke")
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("building %s: %w\n%s", spokeBinary, err, b)
+	}
+	fmt.Fprintf(out, "fleet: built %s in %s\n", spokeBinary, time.Since(begin).Round(100*time.Millisecond))
+	return nil
 }
