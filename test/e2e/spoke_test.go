@@ -23,6 +23,8 @@ import (
 
 	"github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
 	"github.com/flotilla-io/flotilla/internal/plugin"
+	"github.com/flotilla-io/flotilla/analysis/providers"
+	"github.com/flotilla-io/flotilla/spoke/analysisrun"
 	"github.com/flotilla-io/flotilla/spoke/rollout"
 	"github.com/flotilla-io/flotilla/spoke/rollout/engine"
 	"github.com/flotilla-io/flotilla/spoke/trafficrouting/routers"
@@ -57,6 +59,17 @@ func startMember(t *testing.T) member {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
+		t.Fatal(err)
+	}
+	ar := &analysisrun.Reconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+		Recorder: mgr.GetEventRecorder("flotilla-spoke"),
+		Providers: providers.New(providers.Deps{
+			Secrets:   analysisrun.SecretReader{Reader: mgr.GetAPIReader()},
+			Namespace: "flotilla-system",
+		}),
+	}
+	if err := ar.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
