@@ -21,9 +21,9 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
+	"github.com/flotilla-io/flotilla/analysis/providers"
 	"github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
 	"github.com/flotilla-io/flotilla/internal/plugin"
-	"github.com/flotilla-io/flotilla/analysis/providers"
 	"github.com/flotilla-io/flotilla/spoke/analysisrun"
 	"github.com/flotilla-io/flotilla/spoke/rollout"
 	"github.com/flotilla-io/flotilla/spoke/rollout/engine"
