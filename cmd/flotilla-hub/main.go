@@ -4,31 +4,159 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
 
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
+	rolloutsv1alpha1 "github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
+	"github.com/flotilla-io/flotilla/hub/fleetrollout"
+	"github.com/flotilla-io/flotilla/hub/leader"
+	"github.com/flotilla-io/flotilla/hub/members"
+	"github.com/flotilla-io/flotilla/hub/raft"
 	"github.com/flotilla-io/flotilla/internal/cli"
 	"github.com/flotilla-io/flotilla/internal/config"
 )
 
+const (
+	keyRaftID          = "raft-id"
+	keyRaftBind        = "raft-bind-address"
+	keyRaftAdvertise   = "raft-advertise-address"
+	keyRaftDataDir     = "raft-data-dir"
+	keyRaftPeers       = "raft-peers"
+	keyRaftTLSCA       = "raft-tls-ca"
+	keyRaftTLSCert     = "raft-tls-cert"
+	keyRaftTLSKey      = "raft-tls-key"
+	keyRaftDevTLS      = "raft-dev-ephemeral-tls"
+	keyMemberNamespace = "member-namespace"
+	keyPollInterval    = "fleetrollout-poll-interval"
+	keyProbeInterval   = "member-probe-interval"
+)
+
 func main() {
-	cli.Execute(cli.NewDaemon("flotilla-hub", "Flotilla's hub: fleet-wide waves and gates", nil, run))
+	settings := []config.Setting{
+		{Key: keyRaftID, Default: "hub-0", Usage: "this replica's raft server ID; stable across restarts and unique in the raft group"},
+		{Key: keyRaftBind, Default: "127.0.0.1:7420", Usage: "host:port the raft transport (mutual TLS) listens on", Check: hostPort},
+		{Key: keyRaftAdvertise, Usage: "host:port peers reach this replica at; empty means raft-bind-address"},
+		{Key: keyRaftDataDir, Default: "data/raft", Usage: "folder of the raft log, stable store and snapshots; keep it across restarts"},
+		{Key: keyRaftPeers, Kind: config.StringList, Usage: "static raft group as id=host:port entries, this replica included; empty bootstraps a single-replica group"},
+		{Key: keyRaftTLSCA, Usage: "PEM file of the hub CA that signs every peer certificate"},
+		{Key: keyRaftTLSCert, Usage: "PEM file of this replica's peer certificate, signed by the hub CA, with DNS names raft.hub.flotilla.dev and the raft-id"},
+		{Key: keyRaftTLSKey, Usage: "PEM file of this replica's peer key"},
+		{Key: keyRaftDevTLS, Kind: config.Bool, Default: "false", Usage: "development only: issue a throwaway CA and certificate at start instead of raft-tls-*; refused unless the group is this one replica on a loopback address"},
+		{Key: keyMemberNamespace, Default: "flotilla-system", Usage: "namespace of the member kubeconfig Secrets; the hub reads Secrets there only"},
+		{Key: keyPollInterval, Kind: config.Duration, Default: "5s", Usage: "how often a FleetRollout with clusters in flight reads its member Rollouts again"},
+		{Key: keyProbeInterval, Kind: config.Duration, Default: "30s", Usage: "how often each member's API server is probed for MemberCluster health"},
+	}
+	cli.Execute(cli.NewDaemon("flotilla-hub", "Flotilla's hub: fleet-wide waves and gates", settings, run))
+}
+
+func hostPort(v any) error {
+	s, _ := v.(string)
+	if _, _, err := net.SplitHostPort(s); err != nil {
+		return errors.New("want host:port, such as 127.0.0.1:7420")
+	}
+	return nil
 }
 
 func run(ctx context.Context, cfg *config.Config) error {
+	log := logf.FromContext(ctx)
 	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return err
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, fleetv1alpha1.AddToScheme, rolloutsv1alpha1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			return err
+		}
 	}
-	if err := fleetv1alpha1.AddToScheme(scheme); err != nil {
-		return err
-	}
-	mgr, err := cli.NewManager(cfg, scheme, manager.Options{})
+	node, err := startRaft(cfg, log)
 	if err != nil {
 		return err
 	}
+	defer func() { _ = node.Shutdown() }()
+	if err := raft.RegisterMetrics(node); err != nil {
+		return err
+	}
+
+	memberNS := cfg.String(keyMemberNamespace)
+	mgr, err := cli.NewManager(cfg, scheme, manager.Options{Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+		// The hub reads the member kubeconfig Secrets of one namespace, and nothing else.
+		&corev1.Secret{}: {Namespaces: map[string]cache.Config{memberNS: {}}},
+	}}})
+	if err != nil {
+		return err
+	}
+	gate := &leader.Gate{Node: node}
+	if err := mgr.Add(gate); err != nil {
+		return err
+	}
+	reg := &members.Registry{Secrets: mgr.GetClient(), Scheme: scheme, Namespace: memberNS}
+	if err := (&members.Reconciler{Client: mgr.GetClient(), Registry: reg, Gate: gate,
+		ProbeInterval: cfg.Duration(keyProbeInterval)}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the MemberCluster controller: %w", err)
+	}
+	if err := (&fleetrollout.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Raft: node, Gate: gate,
+		Members: reg, PollInterval: cfg.Duration(keyPollInterval)}).SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up the FleetRollout controller: %w", err)
+	}
 	return mgr.Start(ctx)
+}
+
+// startRaft starts this replica's raft node from the settings.
+func startRaft(cfg *config.Config, log logr.Logger) (*raft.Node, error) {
+	id := cfg.String(keyRaftID)
+	var peers []raft.Peer
+	for _, p := range cfg.Strings(keyRaftPeers) {
+		pid, addr, ok := strings.Cut(p, "=")
+		if !ok || pid == "" || addr == "" {
+			return nil, fmt.Errorf("%s: %q is not id=host:port", keyRaftPeers, p)
+		}
+		peers = append(peers, raft.Peer{ID: pid, Address: addr})
+	}
+	var tls *raft.PeerTLS
+	var err error
+	switch {
+	case cfg.Bool(keyRaftDevTLS):
+		if tls, err = devTLS(cfg, id, peers); err != nil {
+			return nil, err
+		}
+		log.Info("raft: using a throwaway CA and certificate (raft-dev-ephemeral-tls); never in production")
+	default:
+		ca, cert, key := cfg.String(keyRaftTLSCA), cfg.String(keyRaftTLSCert), cfg.String(keyRaftTLSKey)
+		if ca == "" || cert == "" || key == "" {
+			return nil, fmt.Errorf("raft peers talk mutual TLS only: set %s, %s and %s (or, for one replica on loopback in development, %s)",
+				keyRaftTLSCA, keyRaftTLSCert, keyRaftTLSKey, keyRaftDevTLS)
+		}
+		if tls, err = raft.LoadPeerTLS(ca, cert, key); err != nil {
+			return nil, err
+		}
+	}
+	return raft.New(raft.Config{ID: id, DataDir: cfg.String(keyRaftDataDir), BindAddr: cfg.String(keyRaftBind),
+		AdvertiseAddr: cfg.String(keyRaftAdvertise), TLS: tls, Peers: peers, Logger: log.WithName("raft")})
+}
+
+// devTLS issues a throwaway CA and peer certificate, for a single replica on loopback only.
+func devTLS(cfg *config.Config, id string, peers []raft.Peer) (*raft.PeerTLS, error) {
+	if len(peers) > 1 || (len(peers) == 1 && peers[0].ID != id) {
+		return nil, fmt.Errorf("%s is for a single replica; with %s set, give %s, %s and %s", keyRaftDevTLS, keyRaftPeers,
+			keyRaftTLSCA, keyRaftTLSCert, keyRaftTLSKey)
+	}
+	host, _, err := net.SplitHostPort(cfg.String(keyRaftBind))
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("%s needs %s on a loopback address such as 127.0.0.1:7420, got %q", keyRaftDevTLS, keyRaftBind,
+			cfg.String(keyRaftBind))
+	}
+	ca, err := raft.NewCA("flotilla-hub-dev-ca")
+	if err != nil {
+		return nil, err
+	}
+	return ca.PeerTLS(id)
 }

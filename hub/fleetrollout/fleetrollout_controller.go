@@ -1,0 +1,190 @@
+/*
+Copyright 2026 The Flotilla Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package fleetrollout is the hub's FleetRollout controller: the wave scheduler. It acts only
+// while this hub replica leads the raft group (leader.Gate), journals every decision before
+// acting on it (ClusterDispatched before the member write, WaveStarted, GateEvaluated,
+// WaveCompleted...), places the companions and the Rollout on each member with server-side
+// apply stamped with the leader's raft term, reads each member Rollout back, and writes the
+// FleetRollout's status once per reconcile.
+//
+// A reconcile reads top to bottom: the FleetRollout; its revision (ControllerRevisions keep
+// each revision's content and number); the plan (plan.Compute) from the MemberClusters and the
+// journal's started waves; the members' Rollouts; then the waves in order, each decided by
+// plan.Decide, until one is still running, waiting or failed; then one status patch and a
+// requeue at the next bake end or deadline, or at PollInterval while clusters are in flight
+// (the hub does not watch member objects; see package members).
+//
+// Failure policies: Pause stops the FleetRollout at the failed wave; RollbackWave and
+// RollbackAll journal RollbackStarted, place the stable revision (kept in its
+// ControllerRevision) again on the failed wave's clusters or on every cluster that took the
+// revision, and journal RollbackCompleted once they are Healthy on it.
+//
+// What is not done yet: analysis and outlier gates stay Pending with a message (so a wave with
+// one waits in EvaluatingGates); spec.paused only holds clusters that have not started (member
+// Rollouts are not paused); spec.abortRevision and the retry annotation are not acted on;
+// FleetApprovals are journaled but their Accepted condition is not written; clusters that join
+// late or leave maintenance are not brought to the stable revision; member objects stay when a
+// FleetRollout is deleted.
+package fleetrollout
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
+	"github.com/flotilla-io/flotilla/hub/journal"
+	"github.com/flotilla-io/flotilla/hub/leader"
+	"github.com/flotilla-io/flotilla/hub/members"
+	"github.com/flotilla-io/flotilla/hub/raft"
+)
+
+// DefaultPollInterval is how often a FleetRollout with clusters in flight reads its members
+// again.
+const DefaultPollInterval = 5 * time.Second
+
+// Journal is what the controller needs of the raft node: proposing decisions and reading the
+// replicated journal (*raft.Node).
+type Journal interface {
+	Propose(ctx context.Context, d journal.Decision) (raft.Receipt, error)
+	Journal() *journal.FSM
+}
+
+// Reconciler reconciles FleetRollouts.
+type Reconciler struct {
+	// Client reads the hub from the manager's cache and writes to it.
+	Client client.Client
+	// APIReader reads the hub directly (ControllerRevisions).
+	APIReader client.Reader
+	// Raft proposes decisions and holds the journal.
+	Raft Journal
+	// Gate hands out the leadership; the controller does nothing without it.
+	Gate *leader.Gate
+	// Members gives clients of the member clusters.
+	Members *members.Registry
+	// PollInterval is how often members are read while clusters are in flight; zero means
+	// DefaultPollInterval.
+	PollInterval time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// approvalIndex indexes FleetApprovals by the FleetRollout they name.
+const approvalIndex = ".spec.fleetRollout"
+
+// SetupWithManager registers the controller and its index.
+func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &fleetv1alpha1.FleetApproval{}, approvalIndex,
+		func(o client.Object) []string { return []string{o.(*fleetv1alpha1.FleetApproval).Spec.FleetRollout} }); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("fleetrollout").
+		For(&fleetv1alpha1.FleetRollout{}, builder.WithPredicates(
+			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&fleetv1alpha1.FleetApproval{}, handler.EnqueueRequestsFromMapFunc(
+			func(_ context.Context, o client.Object) []reconcile.Request {
+				a := o.(*fleetv1alpha1.FleetApproval)
+				return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: a.Namespace, Name: a.Spec.FleetRollout}}}
+			})).
+		Watches(&fleetv1alpha1.MemberCluster{}, handler.EnqueueRequestsFromMapFunc(r.allFleetRollouts),
+			builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{},
+				reachabilityChanged{}))).
+		WatchesRawSource(r.Gate.Source(func(ctx context.Context) ([]client.Object, error) {
+			reqs := r.allFleetRollouts(ctx, nil)
+			out := make([]client.Object, 0, len(reqs))
+			for _, q := range reqs {
+				fro := &fleetv1alpha1.FleetRollout{}
+				fro.Namespace, fro.Name = q.Namespace, q.Name
+				out = append(out, fro)
+			}
+			return out, nil
+		})).
+		Complete(r)
+}
+
+func (r *Reconciler) allFleetRollouts(ctx context.Context, _ client.Object) []reconcile.Request {
+	list := &fleetv1alpha1.FleetRolloutList{}
+	if err := r.Client.List(ctx, list); err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return out
+}
+
+// Reconcile moves one FleetRollout forward, if this replica leads.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	log := logf.FromContext(ctx)
+	lctx, release, term, ok := r.Gate.Acquire(ctx)
+	defer release()
+	if !ok {
+		return ctrl.Result{}, nil // a follower: the leader reconciles
+	}
+	ctx = logf.IntoContext(lctx, log.WithValues("term", term))
+
+	fro := &fleetv1alpha1.FleetRollout{}
+	if err := r.Client.Get(ctx, req.NamespacedName, fro); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !fro.DeletionTimestamp.IsZero() {
+		// Member objects stay where they are; ControllerRevisions go with the owner.
+		return ctrl.Result{}, nil
+	}
+	run := newRun(r, fro, term)
+	requeue, err := run.reconcile(ctx)
+	if err != nil {
+		// A proposal or a hub read failed: this leadership may be over, write nothing more.
+		return ctrl.Result{}, err
+	}
+	if equality.Semantic.DeepEqual(fro.Status, run.next.Status) {
+		return ctrl.Result{RequeueAfter: requeue}, nil
+	}
+	if err := r.Client.Status().Patch(ctx, run.next, client.MergeFrom(fro)); err != nil {
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("patching status: %w", err)
+	}
+	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *Reconciler) pollInterval() time.Duration {
+	if r.PollInterval > 0 {
+		return r.PollInterval
+	}
+	return DefaultPollInterval
+}

@@ -1,0 +1,171 @@
+/*
+Copyright 2026 The Flotilla Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package fleetrollout
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
+	"github.com/flotilla-io/flotilla/hub/journal"
+	"github.com/flotilla-io/flotilla/hub/plan"
+)
+
+// rollbackState is where a rollback stands in this run.
+type rollbackState struct {
+	scope     journal.RollbackScope
+	to        int64
+	clusters  []string
+	completed bool
+}
+
+// rollback carries out the failure policies RollbackWave and RollbackAll after wave failed:
+// it journals RollbackStarted (the clusters and the stable revision they return to), places the
+// stable revision's Rollout and companions again on each of them (the spoke fast-tracks a
+// return to its stable ReplicaSet), and journals RollbackCompleted once every one of them is
+// Healthy at the stable revision. Without a stable revision there is nothing to return to and
+// the FleetRollout stays stopped, as under Pause.
+func (u *run) rollback(ctx context.Context, wave string) error {
+	scope := journal.RollbackAll
+	switch u.failureAction() {
+	case fleetv1alpha1.FailurePause:
+		return nil
+	case fleetv1alpha1.FailureRollbackWave:
+		scope = journal.RollbackWave
+	}
+	to := u.fro.Status.StableRevision
+	if js := u.state.Rollback; js != nil {
+		to = js.ToRevision
+	}
+	if to < 1 || to >= u.rev.Number {
+		u.outcome.decision.Message += "; no earlier stable revision to roll back to"
+		return nil
+	}
+	if u.state.Rollback == nil {
+		var clusters []string
+		for i := range u.state.Waves {
+			if ws := &u.state.Waves[i]; scope == journal.RollbackAll || ws.Name == wave {
+				clusters = append(clusters, ws.MemberNames()...)
+			}
+		}
+		slices.Sort(clusters)
+		d := u.decision(journal.RollbackStarted, "", "")
+		if scope == journal.RollbackWave {
+			d.Wave = wave
+		}
+		d.Clusters = clusters
+		d.Rollback = &journal.Rollback{Scope: scope, ToRevision: to}
+		d.Reason = u.outcome.decision.Message
+		if err := u.propose(ctx, d); err != nil {
+			return err
+		}
+	}
+	js := u.state.Rollback
+	u.rolledBack = &rollbackState{scope: js.Scope, to: js.ToRevision, clusters: js.Clusters, completed: js.Completed}
+	stable, err := u.stableRender(ctx, js.ToRevision)
+	if err != nil {
+		return err
+	}
+	done := 0
+	for _, c := range js.Clusters {
+		v := u.rollbackCluster(ctx, c, js.ToRevision, stable)
+		if v.Phase == fleetv1alpha1.ClusterRolledBack {
+			done++
+		}
+		u.views[c] = v
+	}
+	if done == len(js.Clusters) && !js.Completed {
+		d := u.decision(journal.RollbackCompleted, js.Wave, "")
+		d.Clusters = js.Clusters
+		d.Rollback = &journal.Rollback{Scope: js.Scope, ToRevision: js.ToRevision}
+		if err := u.propose(ctx, d); err != nil {
+			return err
+		}
+		u.rolledBack.completed = true
+	}
+	if !u.rolledBack.completed {
+		u.poll = true
+	}
+	return nil
+}
+
+// stableSpec is the spec of an earlier revision, from its ControllerRevision, with the current
+// placement and waves; render renders it for one cluster.
+type stableSpec struct {
+	fro  *fleetv1alpha1.FleetRollout
+	plan *plan.Plan
+}
+
+func (u *run) stableRender(ctx context.Context, rev int64) (*stableSpec, error) {
+	cr := &appsv1.ControllerRevision{}
+	key := client.ObjectKey{Namespace: u.fro.Namespace, Name: u.fro.Name + "-" + strconv.FormatInt(rev, 10)}
+	if err := u.r.APIReader.Get(ctx, key, cr); err != nil {
+		return nil, fmt.Errorf("reading revision %d to roll back to: %w", rev, err)
+	}
+	var data revisionData
+	if err := json.Unmarshal(cr.Data.Raw, &data); err != nil {
+		return nil, fmt.Errorf("revision %d: %w", rev, err)
+	}
+	fro := u.fro.DeepCopy()
+	fro.Spec.Template, fro.Spec.Companions = data.Template, data.Companions
+	fro.Spec.TargetNamespace, fro.Spec.Overrides = data.TargetNamespace, data.Overrides
+	p, _ := plan.Compute(plan.Input{Spec: &fro.Spec, Clusters: plan.ClustersFrom(u.memberList())})
+	return &stableSpec{fro: fro, plan: p}, nil
+}
+
+// rollbackCluster places the stable revision on one cluster if it is not there yet, and says
+// where the cluster stands.
+func (u *run) rollbackCluster(ctx context.Context, cluster string, to int64, stable *stableSpec) clusterView {
+	mc := u.members[cluster]
+	if mc == nil {
+		return clusterView{Sched: plan.Unknown, Phase: fleetv1alpha1.ClusterUnknown, Message: "no MemberCluster"}
+	}
+	m, err := u.r.Members.Get(ctx, mc)
+	if err != nil {
+		return clusterView{Sched: plan.Unknown, Phase: fleetv1alpha1.ClusterUnknown, Message: err.Error()}
+	}
+	obs := observeMember(ctx, m.Client, stable.fro)
+	v := viewOf(obs, to)
+	switch {
+	case !obs.Reachable:
+		return v
+	case obs.Rollout == nil || memberRevision(obs.Rollout) != to:
+		tmpl, err := stable.plan.Render(&stable.fro.Spec, cluster)
+		if err == nil {
+			err = applyCluster(ctx, m.Client, stable.fro, tmpl, to, u.term)
+		}
+		v = clusterView{Phase: fleetv1alpha1.ClusterRollingBack, Term: int64(u.term),
+			Message: fmt.Sprintf("returning to revision %d", to)}
+		if err != nil {
+			logf.FromContext(ctx).Info("rolling back failed; will retry", "cluster", cluster, "error", err.Error())
+			v.Message = fmt.Sprintf("returning to revision %d failed (will retry): %v", to, err)
+		}
+		return v
+	case v.Sched == plan.Healthy:
+		v.Phase, v.Message = fleetv1alpha1.ClusterRolledBack, fmt.Sprintf("back on revision %d", to)
+	default:
+		v.Phase = fleetv1alpha1.ClusterRollingBack
+	}
+	return v
+}

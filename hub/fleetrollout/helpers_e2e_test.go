@@ -1,0 +1,308 @@
+/*
+Copyright 2026 The Flotilla Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package fleetrollout_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/yaml"
+
+	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
+	rolloutsv1alpha1 "github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
+	"github.com/flotilla-io/flotilla/federation"
+	"github.com/flotilla-io/flotilla/hub/fleetrollout"
+	"github.com/flotilla-io/flotilla/hub/journal"
+	"github.com/flotilla-io/flotilla/hub/leader"
+	"github.com/flotilla-io/flotilla/hub/members"
+	"github.com/flotilla-io/flotilla/hub/raft"
+	"github.com/flotilla-io/flotilla/spoke/rollout"
+	"github.com/flotilla-io/flotilla/spoke/trafficrouting/routers"
+	"github.com/flotilla-io/flotilla/test/harness"
+)
+
+func newScheme(t *testing.T) *runtime.Scheme {
+	t.Helper()
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, rolloutsv1alpha1.AddToScheme, fleetv1alpha1.AddToScheme} {
+		if err := add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+// startManager starts mgr until the test ends.
+func startManager(t *testing.T, mgr ctrl.Manager) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+}
+
+// startSpoke runs the spoke's Rollout controller in-process against one member.
+func startSpoke(t *testing.T, s *runtime.Scheme, c *harness.Cluster) {
+	t.Helper()
+	// One spoke per member in one process: the controllers share a name.
+	mgr, err := ctrl.NewManager(c.Config, ctrl.Options{Scheme: s, Metrics: metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rollout.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+		Recorder: mgr.GetEventRecorder("flotilla-spoke"), Routers: routers.New}
+	if err := r.SetupWithManager(context.Background(), mgr); err != nil {
+		t.Fatal(err)
+	}
+	startManager(t, mgr)
+}
+
+// startRaft bootstraps a single-node raft group in a temp dir on loopback, with mutual TLS.
+func startRaft(t *testing.T) *raft.Node {
+	t.Helper()
+	ca, err := raft.NewCA("flotilla-test-hub-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := ca.PeerTLS("hub-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := raft.New(raft.Config{ID: "hub-0", DataDir: t.TempDir(), BindAddr: "127.0.0.1:0", TLS: peer,
+		Logger: ctrl.Log.WithName("raft")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = node.Shutdown() })
+	return node
+}
+
+// startHub runs the MemberCluster and FleetRollout controllers in-process against the hub.
+func startHub(t *testing.T, s *runtime.Scheme, hub *harness.Cluster, node *raft.Node) {
+	t.Helper()
+	mgr, err := ctrl.NewManager(hub.Config, ctrl.Options{Scheme: s, Metrics: metricsserver.Options{BindAddress: "0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := &leader.Gate{Node: node}
+	if err := mgr.Add(gate); err != nil {
+		t.Fatal(err)
+	}
+	reg := &members.Registry{Secrets: mgr.GetAPIReader(), Scheme: s}
+	if err := (&members.Reconciler{Client: mgr.GetClient(), Registry: reg, Gate: gate,
+		ProbeInterval: 5 * time.Second}).SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	r := &fleetrollout.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Raft: node, Gate: gate,
+		Members: reg, PollInterval: 500 * time.Millisecond}
+	if err := r.SetupWithManager(context.Background(), mgr); err != nil {
+		t.Fatal(err)
+	}
+	startManager(t, mgr)
+}
+
+// register makes a member known to the hub as hack/fleet does: a kubeconfig Secret in
+// flotilla-system with multicluster-runtime's label, and a MemberCluster with a region label.
+func register(ctx context.Context, t *testing.T, hub client.Client, m *harness.Cluster, region string) {
+	t.Helper()
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: m.Name, Namespace: systemNamespace, Labels: map[string]string{kubeconfigLabel: "true"}},
+		Data:       map[string][]byte{"kubeconfig": m.Kubeconfig},
+	}
+	if err := hub.Create(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	mc := &fleetv1alpha1.MemberCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: m.Name, Labels: map[string]string{"region": region, "env": "prod"}},
+		Spec: fleetv1alpha1.MemberClusterSpec{KubeconfigSecretRef: fleetv1alpha1.SecretKeyRef{
+			Namespace: systemNamespace, Name: m.Name, Key: "kubeconfig"}},
+	}
+	if err := hub.Create(ctx, mc); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func createNamespace(ctx context.Context, t *testing.T, c client.Client, name string) {
+	t.Helper()
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sighting is what the test's own poller saw of one member Rollout at one revision.
+type sighting struct {
+	firstSeen, firstHealthy time.Time
+}
+
+// watchMembers polls every member's Rollout until ctx ends and records, by cluster and fleet
+// revision ("us-east@1"), when it was first seen and first seen Healthy: an observation
+// independent of the hub's own records.
+func watchMembers(ctx context.Context, clusters map[string]*harness.Cluster) (snapshot func() map[string]sighting, stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var mu sync.Mutex
+	seen := map[string]sighting{}
+	var wg sync.WaitGroup
+	for name, c := range clusters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				ro := &rolloutsv1alpha1.Rollout{}
+				if err := c.Client.Get(ctx, client.ObjectKey{Namespace: appNamespace, Name: "checkout"}, ro); err == nil {
+					now := time.Now()
+					k := name + "@" + ro.Annotations[federation.RevisionAnnotation]
+					mu.Lock()
+					s := seen[k]
+					if s.firstSeen.IsZero() {
+						s.firstSeen = now
+					}
+					if s.firstHealthy.IsZero() && ro.Status.Phase == rolloutsv1alpha1.RolloutPhaseHealthy &&
+						ro.Status.ObservedGeneration == ro.Generation && ro.Status.StableRS == ro.Status.CurrentPodHash {
+						s.firstHealthy = now
+					}
+					seen[k] = s
+					mu.Unlock()
+				}
+				select {
+				case <-ctx.Done():
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		}()
+	}
+	snapshot = func() map[string]sighting {
+		mu.Lock()
+		defer mu.Unlock()
+		out := make(map[string]sighting, len(seen))
+		for k, v := range seen {
+			out[k] = v
+		}
+		return out
+	}
+	return snapshot, func() { cancel(); wg.Wait() }
+}
+
+// installFencing applies the spoke chart's term-fencing ValidatingAdmissionPolicy to a member,
+// so that the hub's writes go through the same admission as in a real installation.
+func installFencing(ctx context.Context, t *testing.T, c client.Client) {
+	t.Helper()
+	path, err := harness.RepoPath("charts/flotilla-spoke/templates/fencing-policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range strings.Split(string(data), "\n---\n") {
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Create(ctx, u); err != nil {
+			t.Fatalf("installing the fencing policy: %v", err)
+		}
+	}
+}
+
+// waitMemberPaused waits until a member's Rollout is Paused at the fleet revision rev.
+func waitMemberPaused(ctx context.Context, t *testing.T, m *harness.Cluster, rev string) *rolloutsv1alpha1.Rollout {
+	t.Helper()
+	ro := &rolloutsv1alpha1.Rollout{}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if err := m.Client.Get(ctx, client.ObjectKey{Namespace: appNamespace, Name: "checkout"}, ro); err == nil &&
+			ro.Annotations[federation.RevisionAnnotation] == rev &&
+			ro.Status.Phase == rolloutsv1alpha1.RolloutPhasePaused && ro.Status.ObservedGeneration == ro.Generation {
+			return ro
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			t.Fatalf("%s never paused at revision %s: phase %s, annotations %v", m.Name, rev, ro.Status.Phase, ro.Annotations)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func statusPatch(ctx context.Context, t *testing.T, c client.Client, obj client.Object, p string) {
+	t.Helper()
+	if err := c.Status().Patch(ctx, obj, client.RawPatch("application/merge-patch+json", []byte(p))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func jsonPatch(ctx context.Context, t *testing.T, c client.Client, obj client.Object, p string) {
+	t.Helper()
+	if err := c.Patch(ctx, obj, client.RawPatch("application/json-patch+json", []byte(p))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func gateOf(e journal.Entry) string {
+	if e.Gate == nil {
+		return ""
+	}
+	return e.Gate.Name + "=" + string(e.Gate.Verdict)
+}
+
+func leaderTerm(n *raft.Node) (uint64, bool) {
+	_, term, ok := n.Leading()
+	return term, ok
+}
+
+// waitFleetRollout polls the FleetRollout until cond holds, and fails with what it last saw.
+func waitFleetRollout(ctx context.Context, t *testing.T, c client.Client, key client.ObjectKey, what string,
+	cond func(*fleetv1alpha1.FleetRollout) bool) *fleetv1alpha1.FleetRollout {
+	t.Helper()
+	var last string
+	for {
+		f := &fleetv1alpha1.FleetRollout{}
+		if err := c.Get(ctx, key, f); err == nil {
+			if cond(f) {
+				return f
+			}
+			b, _ := yaml.Marshal(f.Status)
+			last = string(b)
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("FleetRollout %s not %s in time; last seen status:\n%s", key, what, last)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}

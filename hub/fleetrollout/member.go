@@ -1,0 +1,197 @@
+/*
+Copyright 2026 The Flotilla Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package fleetrollout
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strconv"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
+	rolloutsv1alpha1 "github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
+	"github.com/flotilla-io/flotilla/federation"
+	"github.com/flotilla-io/flotilla/hub/plan"
+)
+
+// targetNamespace is the member namespace of the Rollout and companions.
+func targetNamespace(fro *fleetv1alpha1.FleetRollout) string {
+	if fro.Spec.TargetNamespace != "" {
+		return fro.Spec.TargetNamespace
+	}
+	return fro.Namespace
+}
+
+// stamp marks a member object as placed by the leader of term for revision rev of fro.
+func stamp(obj *unstructured.Unstructured, fro *fleetv1alpha1.FleetRollout, rev int64, term uint64) {
+	federation.StampTerm(obj, term)
+	ann := obj.GetAnnotations()
+	ann[federation.RevisionAnnotation] = strconv.FormatInt(rev, 10)
+	ann[federation.FleetRolloutAnnotation] = fro.Namespace + "/" + fro.Name
+	obj.SetAnnotations(ann)
+}
+
+// renderRollout is the member Rollout of one cluster, unstructured and stamped, ready for
+// server-side apply.
+func renderRollout(fro *fleetv1alpha1.FleetRollout, tmpl *fleetv1alpha1.RolloutTemplate, rev int64, term uint64) (*unstructured.Unstructured, error) {
+	ro := &rolloutsv1alpha1.Rollout{}
+	ro.APIVersion, ro.Kind = rolloutsv1alpha1.GroupVersion.String(), "Rollout"
+	ro.Name, ro.Namespace = fro.Name, targetNamespace(fro)
+	ro.Labels = maps.Clone(tmpl.Metadata.Labels)
+	ro.Annotations = maps.Clone(tmpl.Metadata.Annotations)
+	ro.Spec = *tmpl.Spec.DeepCopy()
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(ro)
+	if err != nil {
+		return nil, err
+	}
+	dropNulls(obj)
+	u := &unstructured.Unstructured{Object: obj}
+	delete(u.Object, "status")
+	stamp(u, fro, rev, term)
+	return u, nil
+}
+
+// dropNulls removes the null values the typed-to-unstructured conversion leaves for empty
+// structs (resources: null), which the schema refuses and which server-side apply would
+// otherwise take as fields the hub owns.
+func dropNulls(m map[string]any) {
+	for k, v := range m {
+		switch t := v.(type) {
+		case nil:
+			delete(m, k)
+		case map[string]any:
+			dropNulls(t)
+		case []any:
+			for _, e := range t {
+				if em, ok := e.(map[string]any); ok {
+					dropNulls(em)
+				}
+			}
+		}
+	}
+}
+
+// applyCluster server-side applies, under the hub's field manager, the companions (in order)
+// and then the Rollout of one cluster, every object stamped with term and revision. The
+// target namespace must exist in the member: Flotilla does not create namespaces.
+func applyCluster(ctx context.Context, c client.Client, fro *fleetv1alpha1.FleetRollout, tmpl *fleetv1alpha1.RolloutTemplate,
+	rev int64, term uint64) error {
+	ns := targetNamespace(fro)
+	opts := []client.ApplyOption{client.FieldOwner(federation.FieldManager), client.ForceOwnership}
+	for i, raw := range fro.Spec.Companions {
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(raw.Raw); err != nil {
+			return fmt.Errorf("spec.companions[%d]: %w", i, err)
+		}
+		u.SetNamespace(ns)
+		stamp(u, fro, rev, term)
+		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), opts...); err != nil {
+			return fmt.Errorf("applying companion %s %s/%s: %w", u.GetKind(), ns, u.GetName(), err)
+		}
+	}
+	ro, err := renderRollout(fro, tmpl, rev, term)
+	if err != nil {
+		return err
+	}
+	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(ro), opts...); err != nil {
+		return fmt.Errorf("applying Rollout %s/%s: %w", ns, fro.Name, err)
+	}
+	return nil
+}
+
+// observation is what the hub read of one member's Rollout.
+type observation struct {
+	// Reachable is false when the member could not be asked (no client, or the request failed).
+	Reachable bool
+	// Rollout is the member Rollout, nil when it does not exist.
+	Rollout *rolloutsv1alpha1.Rollout
+	// Err says why the member is not reachable.
+	Err error
+}
+
+func observeMember(ctx context.Context, c client.Client, fro *fleetv1alpha1.FleetRollout) observation {
+	ro := &rolloutsv1alpha1.Rollout{}
+	err := c.Get(ctx, client.ObjectKey{Namespace: targetNamespace(fro), Name: fro.Name}, ro)
+	switch {
+	case apierrors.IsNotFound(err):
+		return observation{Reachable: true}
+	case err != nil:
+		return observation{Err: err}
+	}
+	return observation{Reachable: true, Rollout: ro}
+}
+
+// memberRevision is the fleet revision stamped on a member Rollout, 0 if none.
+func memberRevision(ro *rolloutsv1alpha1.Rollout) int64 {
+	n, _ := strconv.ParseInt(ro.Annotations[federation.RevisionAnnotation], 10, 64)
+	return n
+}
+
+// clusterView is one dispatched cluster as the hub sees it: its scheduler phase and its status
+// phase, with the member Rollout's step, weight, term and message.
+type clusterView struct {
+	Sched   plan.ClusterPhase
+	Phase   fleetv1alpha1.ClusterPhase
+	Message string
+	Step    *int32
+	Weight  *int32
+	Term    int64
+}
+
+// viewOf maps what was read of a dispatched cluster to its phases.
+func viewOf(obs observation, rev int64) clusterView {
+	if !obs.Reachable {
+		msg := "the member cannot be reached"
+		if obs.Err != nil {
+			msg += ": " + obs.Err.Error()
+		}
+		return clusterView{Sched: plan.Unknown, Phase: fleetv1alpha1.ClusterUnknown, Message: msg}
+	}
+	ro := obs.Rollout
+	if ro == nil {
+		return clusterView{Sched: plan.Dispatched, Phase: fleetv1alpha1.ClusterProgressing,
+			Message: "the member Rollout does not exist yet"}
+	}
+	v := clusterView{Step: ro.Status.CurrentStepIndex, Term: ro.Status.Term, Message: ro.Status.Message}
+	if ro.Status.Canary != nil && ro.Status.Canary.Weights != nil {
+		w := ro.Status.Canary.Weights.Canary.Weight
+		v.Weight = &w
+	}
+	switch {
+	case memberRevision(ro) != rev:
+		v.Sched, v.Phase = plan.Dispatched, fleetv1alpha1.ClusterProgressing
+		v.Message = fmt.Sprintf("the member Rollout is at revision %d, not %d yet", memberRevision(ro), rev)
+	case ro.Status.ObservedGeneration != ro.Generation:
+		v.Sched, v.Phase = plan.Dispatched, fleetv1alpha1.ClusterProgressing
+		v.Message = "the spoke has not observed the directive yet"
+	case ro.Status.Phase == rolloutsv1alpha1.RolloutPhaseHealthy && ro.Status.CurrentPodHash != "" &&
+		ro.Status.StableRS == ro.Status.CurrentPodHash:
+		v.Sched, v.Phase = plan.Healthy, fleetv1alpha1.ClusterHealthy
+	case ro.Status.Phase == rolloutsv1alpha1.RolloutPhaseDegraded:
+		v.Sched, v.Phase = plan.Failed, fleetv1alpha1.ClusterDegraded
+	case ro.Status.Phase == rolloutsv1alpha1.RolloutPhasePaused:
+		v.Sched, v.Phase = plan.Progressing, fleetv1alpha1.ClusterPaused
+	default:
+		v.Sched, v.Phase = plan.Progressing, fleetv1alpha1.ClusterProgressing
+	}
+	return v
+}

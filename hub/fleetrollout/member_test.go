@@ -1,0 +1,113 @@
+/*
+Copyright 2026 The Flotilla Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package fleetrollout
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
+	rolloutsv1alpha1 "github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
+	"github.com/flotilla-io/flotilla/federation"
+	"github.com/flotilla-io/flotilla/hub/plan"
+)
+
+// TestRenderRollout checks what the hub applies to a member: no nulls (a container without
+// resources must not become resources: null, which the schema refuses), no status, and the
+// hub's stamp: placed label, term, revision and FleetRollout annotations.
+func TestRenderRollout(t *testing.T) {
+	fro := &fleetv1alpha1.FleetRollout{}
+	fro.Namespace, fro.Name = "shop", "checkout"
+	tmpl := &fleetv1alpha1.RolloutTemplate{
+		Metadata: fleetv1alpha1.TemplateMetadata{Labels: map[string]string{"team": "pay"}},
+		Spec: rolloutsv1alpha1.RolloutSpec{Template: &corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+			Containers: []corev1.Container{{Name: "app", Image: "app:v2"}}}}},
+	}
+	u, err := renderRollout(fro, tmpl, 3, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nulls []string
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch x := v.(type) {
+		case nil:
+			nulls = append(nulls, path)
+		case map[string]any:
+			for k, e := range x {
+				walk(path+"."+k, e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(path+"[]", e)
+			}
+		}
+	}
+	walk("", u.Object)
+	if len(nulls) > 0 {
+		t.Errorf("rendered Rollout has nulls at %v", nulls)
+	}
+	if _, ok := u.Object["status"]; ok {
+		t.Error("rendered Rollout has a status")
+	}
+	if u.GetNamespace() != "shop" || u.GetName() != "checkout" || u.GetKind() != "Rollout" {
+		t.Errorf("rendered %s %s/%s", u.GetKind(), u.GetNamespace(), u.GetName())
+	}
+	ann := u.GetAnnotations()
+	if ann[federation.TermAnnotation] != "7" || ann[federation.RevisionAnnotation] != "3" ||
+		ann[federation.FleetRolloutAnnotation] != "shop/checkout" || u.GetLabels()[federation.PlacedLabel] != "true" ||
+		u.GetLabels()["team"] != "pay" {
+		t.Errorf("rendered metadata: labels %v annotations %v", u.GetLabels(), ann)
+	}
+	img, _, _ := unstructured.NestedSlice(u.Object, "spec", "template", "spec", "containers")
+	if len(img) != 1 {
+		t.Errorf("containers %v", img)
+	}
+}
+
+// TestViewOf maps member Rollouts to the scheduler's and the status's cluster phases.
+func TestViewOf(t *testing.T) {
+	ro := func(rev string, gen, observed int64, phase rolloutsv1alpha1.RolloutPhase, current, stable string) *rolloutsv1alpha1.Rollout {
+		r := &rolloutsv1alpha1.Rollout{}
+		r.Annotations = map[string]string{federation.RevisionAnnotation: rev}
+		r.Generation, r.Status.ObservedGeneration, r.Status.Phase = gen, observed, phase
+		r.Status.CurrentPodHash, r.Status.StableRS = current, stable
+		return r
+	}
+	for _, tc := range []struct {
+		name  string
+		obs   observation
+		sched plan.ClusterPhase
+		phase fleetv1alpha1.ClusterPhase
+	}{
+		{"unreachable", observation{}, plan.Unknown, fleetv1alpha1.ClusterUnknown},
+		{"not there yet", observation{Reachable: true}, plan.Dispatched, fleetv1alpha1.ClusterProgressing},
+		{"older revision", observation{Reachable: true, Rollout: ro("1", 1, 1, "Healthy", "a", "a")}, plan.Dispatched, fleetv1alpha1.ClusterProgressing},
+		{"not observed", observation{Reachable: true, Rollout: ro("2", 2, 1, "Healthy", "a", "a")}, plan.Dispatched, fleetv1alpha1.ClusterProgressing},
+		{"healthy", observation{Reachable: true, Rollout: ro("2", 2, 2, "Healthy", "b", "b")}, plan.Healthy, fleetv1alpha1.ClusterHealthy},
+		{"healthy but not promoted", observation{Reachable: true, Rollout: ro("2", 2, 2, "Healthy", "b", "a")}, plan.Progressing, fleetv1alpha1.ClusterProgressing},
+		{"paused", observation{Reachable: true, Rollout: ro("2", 2, 2, "Paused", "b", "a")}, plan.Progressing, fleetv1alpha1.ClusterPaused},
+		{"degraded", observation{Reachable: true, Rollout: ro("2", 2, 2, "Degraded", "b", "a")}, plan.Failed, fleetv1alpha1.ClusterDegraded},
+	} {
+		v := viewOf(tc.obs, 2)
+		if v.Sched != tc.sched || v.Phase != tc.phase {
+			t.Errorf("%s: got %s/%s, want %s/%s", tc.name, v.Sched, v.Phase, tc.sched, tc.phase)
+		}
+	}
+}
