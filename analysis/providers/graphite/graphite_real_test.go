@@ -12,8 +12,8 @@ import (
 	"github.com/flotilla-io/flotilla/analysis"
 	"github.com/flotilla-io/flotilla/analysis/providers/graphite"
 	"github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
-	"github.com/flotilla-io/flotilla/test/harness"
 	graphitetest "github.com/flotilla-io/flotilla/test/graphite"
+	"github.com/flotilla-io/flotilla/test/harness"
 )
 
 // TestRealGraphite runs the provider against Debian's graphite-carbon and graphite-web:
