@@ -97,7 +97,7 @@ k8s-bins: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler
 ##@ Local fleet
 
 .PHONY: fleet-up
-fleet-up: k8s-bins manifests ## Start a hub and three member clusters, each with its flotilla-spoke agent (built into bin/), in the background; kubeconfigs and logs in .fleet/.
+fleet-up: k8s-bins manifests ## Start a hub cluster with three flotilla-hub replicas and three member clusters, each with its flotilla-spoke agent (built into bin/), in the background; kubeconfigs and logs in .fleet/.
 	go run ./hack/fleet up
 
 .PHONY: fleet-down
@@ -105,14 +105,17 @@ fleet-down: ## Stop every process of the local fleet and remove .fleet/.
 	go run ./hack/fleet down
 
 .PHONY: fleet-status
-fleet-status: ## Show each cluster of the local fleet, its API server and its nodes.
+fleet-status: ## Show each cluster of the local fleet, its API server, its nodes, its agent or hub replicas.
 	go run ./hack/fleet status
 
 ##@ Demo
 
+# make demo FAIL=eu-west makes the update's canary analysis fail in that member.
+FAIL ?=
+
 .PHONY: demo
-demo: k8s-bins manifests ## Start a local fleet and show its clusters and CRDs.
-	hack/demo.sh
+demo: k8s-bins manifests ## Start the local fleet (3 hub replicas, 3 members), ship the sample FleetRollout wave by wave and follow it live; FAIL=eu-west fails that region's canary.
+	FAIL="$(FAIL)" hack/demo.sh
 
 $(CONTROLLER_GEN): hack/tools/go.mod hack/tools/go.sum
 	cd hack/tools && go build -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen

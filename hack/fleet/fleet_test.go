@@ -56,11 +56,17 @@ func TestUpStatusDown(t *testing.T) {
 	}
 	checkRegistration(t, d)
 	checkAgents(t, d)
+	leader := checkHub(t, d)
+	before := len(out.String())
 	if code := out.run(t, "status", d); code != 0 {
 		t.Errorf("status exited %d", code)
 	}
-	if n := strings.Count(out.String(), "  running (pid "); n != 3 {
-		t.Errorf("status shows %d running agents, want one per member (3):\n%s", n, out)
+	shown := out.String()[before:]
+	if n := strings.Count(shown, "  running (pid "); n != 3+hubReplicas {
+		t.Errorf("status shows %d running agents and hub replicas, want one per member and %d hub replicas:\n%s", n, hubReplicas, shown)
+	}
+	if want := fmt.Sprintf("%d/%d hub replicas running, leader %s", hubReplicas, hubReplicas, leader); !strings.Contains(shown, want) {
+		t.Errorf("status does not show %q:\n%s", want, shown)
 	}
 	if code := out.run(t, "up", d); code != 0 || !strings.Contains(out.String(), "already up") {
 		t.Errorf("a second up exited %d; want 0 and 'already up'", code)
@@ -278,6 +284,36 @@ func checkAgents(t *testing.T, d stateDir) {
 	}
 }
 
+// checkHub checks that the three hub replicas run (recorded, live, with their own raft ID)
+// and that exactly one of them leads: its log says it passed its leader barrier. It returns
+// the leader's ID.
+func checkHub(t *testing.T, d stateDir) string {
+	t.Helper()
+	recs, err := d.readRecords()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range hubReplicaIDs() {
+		if processPid(recs, hubBinary, "--raft-id="+id) == 0 {
+			t.Errorf("hub replica %s is not running; its log:\n%s", id, tailLog(d.hubLog(id)))
+		}
+	}
+	var leader string
+	err = harness.WaitFor(t.Context(), "one hub replica leads", 60*time.Second,
+		func(context.Context) (bool, string, error) {
+			leader = hubLeader(d)
+			return leader != "" && !strings.Contains(leader, ","), "leading: " + leader, nil
+		})
+	if err != nil {
+		for _, id := range hubReplicaIDs() {
+			t.Logf("%s log tail:\n%s", id, tailLog(d.hubLog(id)))
+		}
+		t.Fatal(err)
+	}
+	t.Logf("hub leader: %s", leader)
+	return leader
+}
+
 func tailLog(path string) string {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -287,8 +323,8 @@ func tailLog(path string) string {
 	return strings.Join(lines[max(0, len(lines)-20):], "\n")
 }
 
-// records reads the recorded pids: the supervisor, etcd, 4 per cluster and one spoke agent
-// per member must be there.
+// records reads the recorded pids: the supervisor, etcd, 4 per cluster, one spoke agent
+// per member and the hub replicas must be there.
 func records(t *testing.T, d stateDir) ([]record, int) {
 	t.Helper()
 	recs, err := d.readRecords()

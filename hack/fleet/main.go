@@ -19,11 +19,14 @@ limitations under the License.
 // simulated (kwok) nodes. See `make fleet-up`, `make fleet-status` and `make fleet-down`.
 //
 //	fleet up      start the fleet in the background and wait until it is ready
-//	fleet status  print each cluster, its API server URL and its nodes' readiness
+//	fleet status  print each cluster, its API server URL, its nodes' readiness, its agent
+//	              or hub replicas
 //	fleet down    stop every process of the fleet and remove its folder
+//	fleet watch   follow a FleetRollout in the hub until its revision is done
 //
 // Everything lives in one folder (default .fleet/ at the repo root): <cluster>.kubeconfig,
-// logs/, pids (one "<pid> <binary>" per started process) and supervisor.pid.
+// logs/, pids (one "<pid> <binary>" per started process), supervisor.pid, and for the hub
+// replicas hub-pki/ (the hub CA and each replica's peer certificate) and hub-N/ (raft data).
 package main
 
 import (
@@ -35,6 +38,7 @@ import (
 	"path/filepath"
 	"time"
 
+	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
 	"github.com/flotilla-io/flotilla/test/harness"
 )
 
@@ -51,6 +55,7 @@ commands:
   up       start the local fleet in the background and wait until it is ready
   status   print each cluster, its API server URL and its nodes' readiness
   down     stop every process of the local fleet and remove its folder
+  watch    follow a FleetRollout in the hub, wave by wave and cluster by cluster, until it is done
 
 Run "fleet <command> -h" for the command's flags.
 `
@@ -79,6 +84,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "status":
 		if err = parse(fs, args, dir); err == nil {
 			err = status(stateDir(*dir), stdout)
+		}
+	case "watch":
+		var o watchOptions
+		fs.StringVar(&o.namespace, "namespace", "shop", "namespace of the FleetRollout in the hub")
+		fs.StringVar(&o.name, "name", "checkout", "name of the FleetRollout")
+		fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up after this long")
+		fs.Int64Var(&o.revision, "revision", 0, "follow this revision (0: the current one)")
+		want := fs.String("want", string(fleetv1alpha1.FleetRolloutSucceeded), "the phase that ends the watch successfully")
+		if err = parse(fs, args, dir); err == nil {
+			o.want = fleetv1alpha1.FleetRolloutPhase(*want)
+			err = watch(stateDir(*dir), o, stdout)
 		}
 	case superviseCommand:
 		binDir := fs.String("bin-dir", "", "folder of the control-plane binaries")

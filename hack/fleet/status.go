@@ -39,8 +39,9 @@ import (
 const statusTimeout = 5 * time.Second
 
 // status prints each cluster, its API server URL, its nodes' readiness and, for members,
-// its spoke agent. It fails if the fleet is not up, a cluster does not answer or an agent
-// is not running.
+// its spoke agent, for the hub, how many hub replicas run and which one leads (from their
+// logs); then each hub replica's process, raft address and log. It fails if the fleet is not
+// up, a cluster does not answer, or an agent or a hub replica is not running.
 func status(d stateDir, out io.Writer) error {
 	if !d.exists() {
 		fmt.Fprintf(out, "fleet: not up (%s does not exist); `make fleet-up` starts it\n", d)
@@ -69,6 +70,22 @@ func status(d stateDir, out io.Writer) error {
 			failed = append(failed, def.name)
 		}
 		agent := "-"
+		if def.role == roleHub {
+			running := 0
+			for _, id := range hubReplicaIDs() {
+				if processPid(recs, hubBinary, "--raft-id="+id) != 0 {
+					running++
+				}
+			}
+			leader := hubLeader(d)
+			if leader == "" {
+				leader = "none yet"
+			}
+			agent = fmt.Sprintf("%d/%d hub replicas running, leader %s", running, hubReplicas, leader)
+			if running < hubReplicas {
+				stopped = append(stopped, def.name)
+			}
+		}
 		if def.role == roleMember {
 			if pid := agentPid(recs, def.name); pid != 0 {
 				agent = fmt.Sprintf("running (pid %d)", pid)
@@ -79,6 +96,15 @@ func status(d stateDir, out io.Writer) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", def.name, def.role, server, agent, nodes)
 	}
+	fmt.Fprintln(tw, "\nHUB REPLICA\tPROCESS\tRAFT ADDRESS\tLOG")
+	for _, id := range hubReplicaIDs() {
+		proc, addr := "not running", "-"
+		if pid := processPid(recs, hubBinary, "--raft-id="+id); pid != 0 {
+			proc = fmt.Sprintf("running (pid %d)", pid)
+			addr = flagValue(pid, "--raft-bind-address=")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", id, proc, addr, d.hubLog(id))
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -87,7 +113,7 @@ func status(d stateDir, out io.Writer) error {
 		errs = append(errs, fmt.Errorf("unreachable: %s", strings.Join(failed, ", ")))
 	}
 	if len(stopped) > 0 {
-		errs = append(errs, fmt.Errorf("agent not running in: %s (its log is in %s)", strings.Join(stopped, ", "), d.logDir()))
+		errs = append(errs, fmt.Errorf("agent or hub replica not running in: %s (its log is in %s)", strings.Join(stopped, ", "), d.logDir()))
 	}
 	return errors.Join(errs...)
 }
@@ -95,16 +121,36 @@ func status(d stateDir, out io.Writer) error {
 // agentPid is the pid of the live flotilla-spoke process recorded for the cluster (its
 // command line names the cluster), 0 if there is none.
 func agentPid(recs []record, cluster string) int {
+	return processPid(recs, spokeBinary, "--cluster-name="+cluster)
+}
+
+// processPid is the pid of the live recorded process of binary whose command line has the
+// argument arg, 0 if there is none.
+func processPid(recs []record, binary, arg string) int {
 	for _, r := range recs {
-		if filepath.Base(r.binary) != filepath.Base(spokeBinary) || !r.live() {
+		if filepath.Base(r.binary) != filepath.Base(binary) || !r.live() {
 			continue
 		}
 		data, err := os.ReadFile("/proc/" + strconv.Itoa(r.pid) + "/cmdline")
-		if err == nil && slices.Contains(strings.Split(string(data), "\x00"), "--cluster-name="+cluster) {
+		if err == nil && slices.Contains(strings.Split(string(data), "\x00"), arg) {
 			return r.pid
 		}
 	}
 	return 0
+}
+
+// flagValue is the value of the process's --name=value argument, "-" if it has none.
+func flagValue(pid int, prefix string) string {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return "-"
+	}
+	for _, a := range strings.Split(string(data), "\x00") {
+		if v, ok := strings.CutPrefix(a, prefix); ok {
+			return v
+		}
+	}
+	return "-"
 }
 
 // clusterStatus returns the API server URL from the kubeconfig and a line about the nodes:

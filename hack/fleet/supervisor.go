@@ -116,9 +116,14 @@ func setUp(ctx context.Context, fleet *harness.Fleet, d stateDir, logf func(stri
 		}
 		logf("registered member %s (region %s) in the hub", def.name, def.region)
 	}
+	hubPeers, err := prepareHub(d)
+	if err != nil {
+		return fmt.Errorf("hub certificates and ports: %w", err)
+	}
+	logf("issued a hub CA and %d peer certificates in %s", len(hubPeers), d.hubPKIDir())
 	for _, def := range topology {
 		c := fleet.Cluster(def.name)
-		env := processEnv{repoRoot: root, cluster: c, hub: hub, stateDir: d}
+		env := processEnv{repoRoot: root, cluster: c, hub: hub, stateDir: d, hubPeers: hubPeers}
 		for _, spec := range def.processes(env) {
 			p, err := c.StartProcess(spec)
 			if err != nil {
@@ -127,6 +132,13 @@ func setUp(ctx context.Context, fleet *harness.Fleet, d stateDir, logf func(stri
 			logf("started %s", p)
 		}
 	}
+	begin := time.Now()
+	leader, err := waitHubLeader(ctx, d)
+	if err != nil {
+		return err
+	}
+	logf("hub: %s leads the raft group of %d replicas (elected in %s)", leader, hubReplicas,
+		time.Since(begin).Round(10*time.Millisecond))
 	return nil
 }
 

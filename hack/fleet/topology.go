@@ -80,6 +80,8 @@ type processEnv struct {
 	hub *harness.Cluster
 	// stateDir is the fleet's folder, for per-process data.
 	stateDir stateDir
+	// hubPeers is the raft address of each hub replica, by raft ID (see prepareHub).
+	hubPeers map[string]string
 }
 
 // spokeBinary is where `up` builds the spoke agent, relative to the repository.
@@ -90,11 +92,22 @@ const spokeBinary = "bin/flotilla-spoke"
 // .fleet/logs/<cluster>/<name>.log, their pids to .fleet/pids) and stops them before the
 // control planes. Every member runs its spoke agent, built by `up` into bin/flotilla-spoke,
 // with the member's admin kubeconfig and no metrics or probe listeners (so that the agents
-// of several members never compete for a port). The hub replicas will go under roleHub.
+// of several members never compete for a port). The hub cluster runs the hub's replicas,
+// built by `up` into bin/flotilla-hub: hub-0, hub-1 and hub-2, one raft group on loopback
+// ports with the certificates of hub-pki/, raft data in hub-N/, no metrics or probe
+// listeners either.
 func (d clusterDef) processes(env processEnv) []harness.ProcessSpec {
 	switch d.role {
 	case roleHub:
-		return nil // the hub replicas will go here
+		var out []harness.ProcessSpec
+		for _, id := range hubReplicaIDs() {
+			out = append(out, harness.ProcessSpec{
+				Name: "flotilla-" + id,
+				Path: filepath.Join(env.repoRoot, hubBinary),
+				Args: hubArgs(env, id),
+			})
+		}
+		return out
 	case roleMember:
 		return []harness.ProcessSpec{{
 			Name: "flotilla-spoke",

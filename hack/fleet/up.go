@@ -192,17 +192,23 @@ func clearStale(d stateDir, out io.Writer) error {
 // buildTimeout bounds the build of the agents (a cold build cache takes a minute or two).
 const buildTimeout = 5 * time.Minute
 
-// buildAgents builds the spoke agent the members run into bin/ (go build is incremental:
-// quick when nothing changed), so that the fleet never runs a stale agent.
+// buildAgents builds the spoke agent the members run and the hub the hub cluster runs into
+// bin/ (go build is incremental: quick when nothing changed), so that the fleet never runs
+// a stale binary.
 func buildAgents(root string, out io.Writer) error {
-	begin := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", spokeBinary, "./cmd/flotilla-spoke")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("building %s: %w\n%s", spokeBinary, err, b)
+	for _, b := range []struct{ out, pkg string }{
+		{spokeBinary, "./cmd/flotilla-spoke"},
+		{hubBinary, "./cmd/flotilla-hub"},
+	} {
+		begin := time.Now()
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", b.out, b.pkg)
+		cmd.Dir = root
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("building %s: %w\n%s", b.out, err, msg)
+		}
+		fmt.Fprintf(out, "fleet: built %s in %s\n", b.out, time.Since(begin).Round(100*time.Millisecond))
 	}
-	fmt.Fprintf(out, "fleet: built %s in %s\n", spokeBinary, time.Since(begin).Round(100*time.Millisecond))
 	return nil
 }
