@@ -372,3 +372,27 @@ func WaitSettled(t testing.TB, count func() int64) int64 {
 	t.Errorf("the count kept changing for 30 s (last %d)", last)
 	return last
 }
+
+// CheckSplit sets each weight through set, waits until Traefik applies it to the weighted
+// members stable and canary, sends n requests and fails the test when the share answered by
+// the canary backend ("v2") is more than tolerance points off the weight, or when a request
+// reached neither backend.
+func (tr *Traefik) CheckSplit(t testing.TB, set func(weight int32) error, stable, canary string, n int, tolerance float64, weights ...int32) {
+	t.Helper()
+	for _, w := range weights {
+		if err := set(w); err != nil {
+			t.Fatalf("SetWeight(%d): %v", w, err)
+		}
+		tr.WaitWeighted(t, map[string]int{stable: int(100 - w), canary: int(w)})
+		tr.WaitRouted(t)
+		answers := tr.Send(t, n)
+		got := 100 * float64(answers["v2"]) / float64(n)
+		t.Logf("weight %d: %d requests answered v1 %d, v2 %d: canary share %.2f%%", w, n, answers["v1"], answers["v2"], got)
+		if answers["v1"]+answers["v2"] != n {
+			t.Errorf("weight %d: only %d of %d requests reached a backend: %v", w, answers["v1"]+answers["v2"], n, answers)
+		}
+		if got < float64(w)-tolerance || got > float64(w)+tolerance {
+			t.Errorf("weight %d: the canary got %.2f%% of the requests, more than %.0f points off", w, got, tolerance)
+		}
+	}
+}

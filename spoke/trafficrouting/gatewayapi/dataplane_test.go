@@ -120,22 +120,8 @@ spec:
 		t.Fatal(err)
 	}
 	stableMember, canaryMember := ns+"-web-stable@kubernetescrd", ns+"-web-canary@kubernetescrd"
-	for _, w := range []int32{10, 50, 90} {
-		if err := r.SetWeight(ctx, w); err != nil {
-			t.Fatalf("SetWeight(%d): %v", w, err)
-		}
-		tr.WaitWeighted(t, map[string]int{stableMember: int(100 - w), canaryMember: int(w)})
-		tr.WaitRouted(t)
-		answers := tr.Send(t, dataPlaneRequests)
-		got := 100 * float64(answers["v2"]) / dataPlaneRequests
-		t.Logf("weight %d: %d requests answered v1 %d, v2 %d: canary share %.2f%%", w, dataPlaneRequests, answers["v1"], answers["v2"], got)
-		if answers["v1"]+answers["v2"] != dataPlaneRequests {
-			t.Errorf("weight %d: only %d of %d requests reached a backend: %v", w, answers["v1"]+answers["v2"], dataPlaneRequests, answers)
-		}
-		if got < float64(w)-tolerance || got > float64(w)+tolerance {
-			t.Errorf("weight %d: the canary got %.2f%% of the requests, more than %.0f points off", w, got, tolerance)
-		}
-	}
+	set := func(w int32) error { return r.SetWeight(ctx, w) }
+	tr.CheckSplit(t, set, stableMember, canaryMember, dataPlaneRequests, tolerance, 10, 50, 90)
 
 	// A header route on the same data plane: with the header, every request goes to the
 	// canary; without it, the weight still holds.

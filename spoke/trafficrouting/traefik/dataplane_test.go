@@ -95,22 +95,8 @@ spec:
 	stableMember := fmt.Sprintf("%s-web-stable-%d", ns, stable.Port)
 	canaryMember := fmt.Sprintf("%s-web-canary-%d", ns, canary.Port)
 
-	for _, w := range []int32{10, 50, 90} {
-		if err := r.SetWeight(ctx, w); err != nil {
-			t.Fatalf("SetWeight(%d): %v", w, err)
-		}
-		tr.WaitWeighted(t, map[string]int{stableMember: int(100 - w), canaryMember: int(w)})
-		tr.WaitRouted(t)
-		answers := tr.Send(t, dataPlaneRequests)
-		got := 100 * float64(answers["v2"]) / dataPlaneRequests
-		t.Logf("weight %d: %d requests answered v1 %d, v2 %d: canary share %.2f%%", w, dataPlaneRequests, answers["v1"], answers["v2"], got)
-		if answers["v1"]+answers["v2"] != dataPlaneRequests {
-			t.Errorf("weight %d: only %d of %d requests reached a backend: %v", w, answers["v1"]+answers["v2"], dataPlaneRequests, answers)
-		}
-		if got < float64(w)-tolerance || got > float64(w)+tolerance {
-			t.Errorf("weight %d: the canary got %.2f%% of the requests, more than %.0f points off", w, got, tolerance)
-		}
-	}
+	set := func(w int32) error { return r.SetWeight(ctx, w) }
+	tr.CheckSplit(t, set, stableMember, canaryMember, dataPlaneRequests, tolerance, 10, 50, 90)
 
 	// Flotilla's mirroring extension on the same data plane: at weight 10, mirror 50% of the
 	// stable share to the canary. Clients still get 90% of their answers from v1; the canary
