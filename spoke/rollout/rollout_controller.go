@@ -50,12 +50,24 @@ type Reconciler struct {
 // ownerIndex indexes the objects a Rollout owns by the Rollout's name.
 const ownerIndex = ".metadata.controller.rollout"
 
+// serviceIndex indexes Rollouts by the Services their strategy names.
+const serviceIndex = ".spec.strategy.services"
+
 // SetupWithManager registers the controller and the cache indexes it lists by.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	for _, obj := range []client.Object{&appsv1.ReplicaSet{}, &v1alpha1.AnalysisRun{}, &v1alpha1.Experiment{}} {
 		if err := mgr.GetFieldIndexer().IndexField(ctx, obj, ownerIndex, rolloutOwner); err != nil {
 			return fmt.Errorf("indexing %T by owner: %w", obj, err)
 		}
+	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.Rollout{}, serviceIndex, func(obj client.Object) []string {
+		ro, ok := obj.(*v1alpha1.Rollout)
+		if !ok {
+			return nil
+		}
+		return serviceNames(ro)
+	}); err != nil {
+		return fmt.Errorf("indexing Rollouts by Service: %w", err)
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("rollout").
@@ -170,20 +182,16 @@ func (r *Reconciler) now() time.Time {
 	return time.Now()
 }
 
-// rolloutsOfService maps a Service to the Rollouts in its namespace whose strategy names it.
+// rolloutsOfService maps a Service to the Rollouts whose strategy names it, through the
+// cache's index rather than a scan of every Rollout of the namespace.
 func (r *Reconciler) rolloutsOfService(ctx context.Context, obj client.Object) []reconcile.Request {
 	list := &v1alpha1.RolloutList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(obj.GetNamespace())); err != nil {
+	if err := r.Client.List(ctx, list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{serviceIndex: obj.GetName()}); err != nil {
 		return nil
 	}
-	var out []reconcile.Request
+	out := make([]reconcile.Request, 0, len(list.Items))
 	for i := range list.Items {
-		for _, name := range serviceNames(&list.Items[i]) {
-			if name == obj.GetName() {
-				out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-				break
-			}
-		}
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
 	}
 	return out
 }
