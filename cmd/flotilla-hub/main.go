@@ -21,6 +21,7 @@ import (
 	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
 	rolloutsv1alpha1 "github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
 	"github.com/flotilla-io/flotilla/hub/fleetrollout"
+	"github.com/flotilla-io/flotilla/hub/hubapi"
 	"github.com/flotilla-io/flotilla/hub/leader"
 	"github.com/flotilla-io/flotilla/hub/members"
 	"github.com/flotilla-io/flotilla/hub/raft"
@@ -41,6 +42,7 @@ const (
 	keyMemberNamespace = "member-namespace"
 	keyPollInterval    = "fleetrollout-poll-interval"
 	keyProbeInterval   = "member-probe-interval"
+	keyHubAPI          = "hub-api-bind-address"
 )
 
 func main() {
@@ -56,6 +58,7 @@ func main() {
 		{Key: keyRaftDevTLS, Kind: config.Bool, Default: "false", Usage: "development only: issue a throwaway CA and certificate at start instead of raft-tls-*; refused unless the group is this one replica on a loopback address"},
 		{Key: keyMemberNamespace, Default: "flotilla-system", Usage: "namespace of the member kubeconfig Secrets; the hub reads Secrets there only"},
 		{Key: keyPollInterval, Kind: config.Duration, Default: "5s", Usage: "how often a FleetRollout with clusters in flight reads its member Rollouts again"},
+		{Key: keyHubAPI, Default: "127.0.0.1:7421", Usage: "host:port of the read-only hub API (raft status, journal history; JSON, no authentication), answered by every replica; keep it on loopback unless something in front authenticates; 0 turns it off", Check: hostPortOrZero},
 		{Key: keyProbeInterval, Kind: config.Duration, Default: "30s", Usage: "how often each member's API server is probed for MemberCluster health"},
 	}
 	cli.Execute(cli.NewDaemon("flotilla-hub", "Flotilla's hub: fleet-wide waves and gates", settings, run))
@@ -67,6 +70,13 @@ func hostPort(v any) error {
 		return errors.New("want host:port, such as 127.0.0.1:7420")
 	}
 	return nil
+}
+
+func hostPortOrZero(v any) error {
+	if s, _ := v.(string); s == "0" {
+		return nil
+	}
+	return hostPort(v)
 }
 
 func run(ctx context.Context, cfg *config.Config) error {
@@ -84,6 +94,14 @@ func run(ctx context.Context, cfg *config.Config) error {
 	defer func() { _ = node.Shutdown() }()
 	if err := raft.RegisterMetrics(node); err != nil {
 		return err
+	}
+	if addr := cfg.String(keyHubAPI); addr != "0" {
+		api, err := hubapi.Start(addr, node)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = api.Close() }()
+		log.Info("hub API listening", "address", api.Addr())
 	}
 
 	memberNS := cfg.String(keyMemberNamespace)

@@ -34,6 +34,7 @@ import (
 	kubeconfigprovider "sigs.k8s.io/multicluster-runtime/providers/kubeconfig"
 	"sigs.k8s.io/yaml"
 
+	"github.com/flotilla-io/flotilla/hub/hubapi"
 	"github.com/flotilla-io/flotilla/test/harness"
 )
 
@@ -311,7 +312,39 @@ func checkHub(t *testing.T, d stateDir) string {
 		t.Fatal(err)
 	}
 	t.Logf("hub leader: %s", leader)
+	checkHubAPI(t, d, leader)
 	return leader
+}
+
+// checkHubAPI reads every replica's hub API at the addresses .fleet/hub lists (what
+// FLOTILLA_HUB takes): each answers and names the leader the logs show.
+func checkHubAPI(t *testing.T, d stateDir, leader string) {
+	t.Helper()
+	data, err := os.ReadFile(d.hubFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs, err := hubapi.ParseAddresses(strings.TrimSpace(string(data)))
+	if err != nil || len(addrs) != hubReplicas {
+		t.Fatalf("%s: %v, %v; want %d addresses", d.hubFile(), addrs, err, hubReplicas)
+	}
+	c := &hubapi.Client{Addrs: addrs}
+	for _, a := range addrs {
+		var st hubapi.Status
+		err := harness.WaitFor(t.Context(), "the hub API of "+a+" names the leader", 30*time.Second,
+			func(ctx context.Context) (bool, string, error) {
+				st, err = c.Status(ctx, a)
+				if err != nil {
+					return false, err.Error(), nil
+				}
+				return st.Leader.ID == leader, fmt.Sprintf("%s says the leader is %q", st.ID, st.Leader.ID), nil
+			})
+		if err != nil {
+			t.Error(err)
+		} else if len(st.Peers) != hubReplicas {
+			t.Errorf("%s: peers %+v, want %d", st.ID, st.Peers, hubReplicas)
+		}
+	}
 }
 
 func tailLog(path string) string {

@@ -94,6 +94,26 @@ func prepareHub(d stateDir) (map[string]string, error) {
 	return addrs, nil
 }
 
+// hubFile holds the hub API address of every replica, comma-separated, the form the plugin
+// takes in --hub and FLOTILLA_HUB: `export FLOTILLA_HUB=$(cat .fleet/hub)`.
+func (d stateDir) hubFile() string { return d.path("hub") }
+
+// prepareHubAPI picks a free loopback port for each replica's hub API and writes the list to
+// hubFile. It returns the API address of each replica by ID.
+func prepareHubAPI(d stateDir) (map[string]string, error) {
+	addrs := map[string]string{}
+	var list []string
+	for _, id := range hubReplicaIDs() {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		addrs[id] = fmt.Sprintf("127.0.0.1:%d", port)
+		list = append(list, addrs[id])
+	}
+	return addrs, os.WriteFile(d.hubFile(), []byte(strings.Join(list, ",")+"\n"), 0o644)
+}
+
 // freePort returns a loopback TCP port that was free a moment ago.
 func freePort() (int, error) {
 	var lc net.ListenConfig
@@ -116,6 +136,7 @@ func hubArgs(env processEnv, id string) []string {
 		"--kubeconfig=" + env.cluster.KubeconfigPath,
 		"--raft-id=" + id,
 		"--raft-bind-address=" + env.hubPeers[id],
+		"--hub-api-bind-address=" + env.hubAPIs[id],
 		"--raft-peers=" + strings.Join(peers, ","),
 		"--raft-data-dir=" + env.stateDir.hubDataDir(id),
 		"--raft-tls-ca=" + filepath.Join(tlsDir, "ca.crt"),

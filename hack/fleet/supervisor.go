@@ -121,9 +121,13 @@ func setUp(ctx context.Context, fleet *harness.Fleet, d stateDir, logf func(stri
 		return fmt.Errorf("hub certificates and ports: %w", err)
 	}
 	logf("issued a hub CA and %d peer certificates in %s", len(hubPeers), d.hubPKIDir())
+	hubAPIs, err := prepareHubAPI(d)
+	if err != nil {
+		return fmt.Errorf("hub API ports: %w", err)
+	}
 	for _, def := range topology {
 		c := fleet.Cluster(def.name)
-		env := processEnv{repoRoot: root, cluster: c, hub: hub, stateDir: d, hubPeers: hubPeers}
+		env := processEnv{repoRoot: root, cluster: c, hub: hub, stateDir: d, hubPeers: hubPeers, hubAPIs: hubAPIs}
 		for _, spec := range def.processes(env) {
 			p, err := c.StartProcess(spec)
 			if err != nil {
@@ -139,6 +143,8 @@ func setUp(ctx context.Context, fleet *harness.Fleet, d stateDir, logf func(stri
 	}
 	logf("hub: %s leads the raft group of %d replicas (elected in %s)", leader, hubReplicas,
 		time.Since(begin).Round(10*time.Millisecond))
+	logf("hub API of the replicas in %s: export FLOTILLA_HUB=$(cat %s) for `kubectl flotilla hub status` and `fleet history`",
+		d.hubFile(), d.hubFile())
 	return nil
 }
 

@@ -82,6 +82,8 @@ type processEnv struct {
 	stateDir stateDir
 	// hubPeers is the raft address of each hub replica, by raft ID (see prepareHub).
 	hubPeers map[string]string
+	// hubAPIs is the hub API address of each hub replica, by raft ID (see prepareHubAPI).
+	hubAPIs map[string]string
 }
 
 // spokeBinary is where `up` builds the spoke agent, relative to the repository.
@@ -94,8 +96,8 @@ const spokeBinary = "bin/flotilla-spoke"
 // with the member's admin kubeconfig and no metrics or probe listeners (so that the agents
 // of several members never compete for a port). The hub cluster runs the hub's replicas,
 // built by `up` into bin/flotilla-hub: hub-0, hub-1 and hub-2, one raft group on loopback
-// ports with the certificates of hub-pki/, raft data in hub-N/, no metrics or probe
-// listeners either.
+// ports with the certificates of hub-pki/, raft data in hub-N/, the hub API on a loopback
+// port each (listed in .fleet/hub), no metrics or probe listeners either.
 func (d clusterDef) processes(env processEnv) []harness.ProcessSpec {
 	switch d.role {
 	case roleHub:
