@@ -333,9 +333,9 @@ func checkHubAPI(t *testing.T, d stateDir, leader string) {
 		var st hubapi.Status
 		err := harness.WaitFor(t.Context(), "the hub API of "+a+" names the leader", 30*time.Second,
 			func(ctx context.Context) (bool, string, error) {
-				st, err = c.Status(ctx, a)
-				if err != nil {
-					return false, err.Error(), nil
+				var serr error
+				if st, serr = c.Status(ctx, a); serr != nil {
+					return false, serr.Error(), nil //nolint:nilerr // a replica not answering yet is waited for
 				}
 				return st.Leader.ID == leader, fmt.Sprintf("%s says the leader is %q", st.ID, st.Leader.ID), nil
 			})

@@ -24,6 +24,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
 	"github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
 )
 
@@ -66,13 +67,16 @@ func (o *Options) now() time.Time {
 	return time.Now()
 }
 
-// Scheme holds client-go's types and the rollouts group.
+// Scheme holds client-go's types, the rollouts group and the fleet group.
 func Scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(s); err != nil {
 		panic(err)
 	}
 	if err := v1alpha1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := fleetv1alpha1.AddToScheme(s); err != nil {
 		panic(err)
 	}
 	return s
@@ -135,7 +139,8 @@ func NewCommandWithOptions(o *Options) *cobra.Command {
 	root.AddCommand(get, list, set,
 		newPromoteCommand(o), newAbortCommand(o), newRetryCommand(o),
 		newPauseCommand(o), newResumeCommand(o), newRestartCommand(o),
-		newUndoCommand(o), newStatusCommand(o), newLintCommand(o))
+		newUndoCommand(o), newStatusCommand(o), newLintCommand(o),
+		newFleetCommand(o), newHubCommand(o))
 	return root
 }
 
