@@ -125,6 +125,9 @@ func run(ctx context.Context, cfg *config.Config) error {
 		Members: reg, PollInterval: cfg.Duration(keyPollInterval)}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the FleetRollout controller: %w", err)
 	}
+	if err := (&fleetrollout.ApprovalReconciler{Client: mgr.GetClient(), Raft: node, Gate: gate}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the FleetApproval controller: %w", err)
+	}
 	return mgr.Start(ctx)
 }
 

@@ -33,12 +33,18 @@ limitations under the License.
 // ControllerRevision) again on the failed wave's clusters or on every cluster that took the
 // revision, and journal RollbackCompleted once they are Healthy on it.
 //
+// Operations (fleetrollout_operations.go): a change of spec.paused is journaled (Paused,
+// Resumed); spec.abortRevision naming the current revision is journaled (Aborted) and returns
+// every cluster that took it to the stable revision as RollbackAll does, and the journal keeps
+// the abort in force. ApprovalReconciler (fleetapproval_controller.go) sets each FleetApproval's
+// Accepted condition from the journal.
+//
 // What is not done yet: analysis and outlier gates stay Pending with a message (so a wave with
 // one waits in EvaluatingGates); spec.paused only holds clusters that have not started (member
-// Rollouts are not paused); spec.abortRevision and the retry annotation are not acted on;
-// FleetApprovals are journaled but their Accepted condition is not written; clusters that join
-// late or leave maintenance are not brought to the stable revision; member objects stay when a
-// FleetRollout is deleted.
+// Rollouts are not paused); removing spec.abortRevision does not send the aborted revision out
+// again (a spec change, a new revision, does); the retry annotation is not acted on; clusters
+// that join late or leave maintenance are not brought to the stable revision; member objects
+// stay when a FleetRollout is deleted.
 package fleetrollout
 
 import (

@@ -64,6 +64,7 @@ type outcome struct {
 	succeeded bool
 	failed    bool
 	started   bool
+	aborted   bool              // spec.abortRevision names the revision, or the journal recorded its abort
 	decision  plan.WaveDecision // of the current (or failed) wave
 	wave      string
 }
@@ -91,10 +92,10 @@ func (u *run) reconcile(ctx context.Context) (time.Duration, error) {
 		u.writeStatus()
 		return 0, nil
 	}
-	if err := u.observe(ctx); err != nil {
+	if err := u.journalPause(ctx); err != nil {
 		return 0, err
 	}
-	if err := u.runWaves(ctx); err != nil {
+	if err := u.progress(ctx); err != nil {
 		var invalid *invalidSpecError
 		if !errors.As(err, &invalid) {
 			return 0, err
@@ -107,6 +108,18 @@ func (u *run) reconcile(ctx context.Context) (time.Duration, error) {
 		requeue = u.r.pollInterval()
 	}
 	return requeue, nil
+}
+
+// progress reads the members back and moves the waves on or, when the revision is aborted,
+// returns its clusters to the stable revision (and reads back only those).
+func (u *run) progress(ctx context.Context) error {
+	if u.aborted() {
+		return u.abort(ctx)
+	}
+	if err := u.observe(ctx); err != nil {
+		return err
+	}
+	return u.runWaves(ctx)
 }
 
 func (u *run) loadMembers(ctx context.Context) error {
@@ -135,9 +148,12 @@ func (u *run) decision(t journal.Type, wave, cluster string) journal.Decision {
 		Wave: wave, Cluster: cluster}
 }
 
-// propose journals d under its natural ID and folds it into the run's journal state.
+// propose journals d under its natural ID (unless it has an ID) and folds it into the run's
+// journal state.
 func (u *run) propose(ctx context.Context, d journal.Decision) error {
-	d.ID = d.NaturalID()
+	if d.ID == "" {
+		d.ID = d.NaturalID()
+	}
 	rec, err := u.r.Raft.Propose(ctx, d)
 	if err != nil {
 		return err

@@ -54,6 +54,13 @@ func (u *run) rollback(ctx context.Context, wave string) error {
 	case fleetv1alpha1.FailureRollbackWave:
 		scope = journal.RollbackWave
 	}
+	return u.returnClusters(ctx, scope, wave)
+}
+
+// returnClusters returns the clusters of the scope (every cluster that took the revision, or
+// those of wave) to the stable revision, journaling RollbackStarted and RollbackCompleted; an
+// abort uses it with RollbackAll.
+func (u *run) returnClusters(ctx context.Context, scope journal.RollbackScope, wave string) error {
 	to := u.fro.Status.StableRevision
 	if js := u.state.Rollback; js != nil {
 		to = js.ToRevision

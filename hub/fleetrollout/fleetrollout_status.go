@@ -125,7 +125,7 @@ func (u *run) setConditions() {
 	case u.rolledBack != nil:
 		u.setRollbackConditions(set)
 	case o.failed:
-		msg := d.Message + "; failure policy " + string(u.failureAction()) + ": the FleetRollout is stopped"
+		msg := d.Message + "; " + u.stopCause() + ": the FleetRollout is stopped"
 		set(fleetv1alpha1.ConditionReady, false, d.Reason, msg)
 		set(fleetv1alpha1.ConditionProgressing, false, d.Reason, msg)
 		set(fleetv1alpha1.ConditionStalled, true, d.Reason, msg)
@@ -159,7 +159,7 @@ func (u *run) setRollbackConditions(set func(typ string, ok bool, reason, msg st
 	st, rb := &u.next.Status, u.rolledBack
 	cause := u.outcome.decision.Message
 	if !rb.completed {
-		msg := fmt.Sprintf("%s; failure policy %s: returning %s to revision %d", cause, u.failureAction(),
+		msg := fmt.Sprintf("%s; %s: returning %s to revision %d", cause, u.stopCause(),
 			strings.Join(rb.clusters, ", "), rb.to)
 		set(fleetv1alpha1.ConditionReady, false, fleetv1alpha1.ReasonRollingBack, msg)
 		set(fleetv1alpha1.ConditionProgressing, true, fleetv1alpha1.ReasonRollingBack, msg)
@@ -168,7 +168,7 @@ func (u *run) setRollbackConditions(set func(typ string, ok bool, reason, msg st
 		st.Phase, st.Message = fleetv1alpha1.FleetRolloutRollingBack, msg
 		return
 	}
-	msg := fmt.Sprintf("%s; failure policy %s: %s back on revision %d", cause, u.failureAction(),
+	msg := fmt.Sprintf("%s; %s: %s back on revision %d", cause, u.stopCause(),
 		strings.Join(rb.clusters, ", "), rb.to)
 	set(fleetv1alpha1.ConditionReady, false, fleetv1alpha1.ReasonRolledBack, msg)
 	set(fleetv1alpha1.ConditionProgressing, false, fleetv1alpha1.ReasonRolledBack, msg)
@@ -178,6 +178,14 @@ func (u *run) setRollbackConditions(set func(typ string, ok bool, reason, msg st
 	if rb.scope == journal.RollbackAll {
 		st.Phase = fleetv1alpha1.FleetRolloutRolledBack
 	}
+}
+
+// stopCause says what stopped the revision: an abort or the failure policy.
+func (u *run) stopCause() string {
+	if u.outcome.aborted {
+		return "aborted"
+	}
+	return "failure policy " + string(u.failureAction())
 }
 
 func (u *run) failureAction() fleetv1alpha1.FailureAction {

@@ -132,6 +132,9 @@ func startHub(t *testing.T, s *runtime.Scheme, hub *harness.Cluster, node *raft.
 	if err := r.SetupWithManager(context.Background(), mgr); err != nil {
 		t.Fatal(err)
 	}
+	if err := (&fleetrollout.ApprovalReconciler{Client: mgr.GetClient(), Raft: node, Gate: gate}).SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
 	startManager(t, mgr)
 }
 

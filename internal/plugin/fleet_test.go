@@ -5,14 +5,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -22,6 +26,7 @@ import (
 	"github.com/flotilla-io/flotilla/hub/hubapi/hubtest"
 	"github.com/flotilla-io/flotilla/hub/journal"
 	"github.com/flotilla-io/flotilla/internal/plugin"
+	"github.com/flotilla-io/flotilla/test/harness"
 )
 
 // The fleet verbs are tested against a real API server with the hub CRDs and no hub
@@ -206,7 +211,8 @@ func TestFleetApprove(t *testing.T) {
 	})
 
 	// The approver is whoever the API server says the user is: here, alice by impersonation,
-	// with the rights an approver needs and no more.
+	// with the rights an approver needs and no more, and the hub chart's policy that refuses an
+	// approval in someone else's name.
 	ctx := context.Background()
 	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "approver"}, Rules: []rbacv1.PolicyRule{
 		{APIGroups: []string{fleetv1alpha1.GroupVersion.Group}, Resources: []string{"fleetrollouts"}, Verbs: []string{"get"}},
@@ -220,6 +226,7 @@ func TestFleetApprove(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	installApprovalPolicy(t, f)
 	f.mustRun(t, "fleet", "approve", "demo", "--as=alice", "--comment", "dashboards look fine")
 	list := &fleetv1alpha1.FleetApprovalList{}
 	if err := f.c.List(ctx, list, client.InNamespace(f.ns)); err != nil {
@@ -361,5 +368,55 @@ func TestFleetHistoryAndHubStatus(t *testing.T) {
 	t.Setenv("FLOTILLA_HUB", "")
 	if _, err := f.run(t, "fleet", "history", "demo"); err == nil || !strings.Contains(err.Error(), "FLOTILLA_HUB") {
 		t.Errorf("history without a hub address: %v, want an error naming FLOTILLA_HUB", err)
+	}
+}
+
+// installApprovalPolicy applies the hub chart's approval policy (cluster-wide, once for the
+// shared API server) and waits until alice can no longer approve in bob's name.
+func installApprovalPolicy(t *testing.T, f fixture) {
+	t.Helper()
+	ctx := context.Background()
+	path, err := harness.RepoPath("charts/flotilla-hub/templates/approval-policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range strings.Split(string(data), "\n---\n") {
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.c.Create(ctx, u); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("installing the approval policy: %v", err)
+		}
+	}
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "alice"}
+	alice, err := client.New(cfg, client.Options{Scheme: plugin.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		forged := &fleetv1alpha1.FleetApproval{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, GenerateName: "forged-"},
+			Spec: fleetv1alpha1.FleetApprovalSpec{FleetRollout: "demo", Revision: 3, Wave: "canary",
+				Stage: fleetv1alpha1.ApprovalStageBefore, ApprovedBy: "bob"}}
+		err := alice.Create(ctx, forged)
+		if err != nil && strings.Contains(err.Error(), "spec.approvedBy: bob is not you (alice)") {
+			return
+		}
+		if err == nil {
+			// The policy was not loaded yet: the API server admitted it; remove it and retry.
+			if err := f.c.Delete(ctx, forged); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alice can still approve in bob's name 30s after the policy was installed: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
