@@ -138,6 +138,37 @@ func startHub(t *testing.T, s *runtime.Scheme, hub *harness.Cluster, node *raft.
 	startManager(t, mgr)
 }
 
+// startTestFleet starts a hub and one member cluster per region (one kwok node each), each
+// member with the namespace shop, registered in the hub (label region), its spoke agent and,
+// with fencing, the spoke chart's fencing policy; then the hub controllers on a single-node
+// raft group. It returns the fleet and the raft node.
+func startTestFleet(t *testing.T, s *runtime.Scheme, regions []string, fencing bool) (*harness.Fleet, *raft.Node) {
+	t.Helper()
+	begin := time.Now()
+	specs := []harness.ClusterSpec{{Name: "hub", CRDDirs: []string{harness.HubCRDDir}}}
+	for _, r := range regions {
+		specs = append(specs, harness.ClusterSpec{Name: r, Nodes: 1, CRDDirs: []string{harness.SpokeCRDDir}})
+	}
+	fleet := harness.NewFleet(t, harness.FleetOptions{Scheme: s, Clusters: specs})
+	t.Logf("fleet of %d clusters up in %s", len(specs), time.Since(begin).Round(100*time.Millisecond))
+	hub := fleet.Cluster("hub")
+	ctx := t.Context()
+	createNamespace(ctx, t, hub.Client, systemNamespace)
+	createNamespace(ctx, t, hub.Client, appNamespace)
+	for _, r := range regions {
+		m := fleet.Cluster(r)
+		createNamespace(ctx, t, m.Client, appNamespace)
+		if fencing {
+			installFencing(ctx, t, m.Client)
+		}
+		register(ctx, t, hub.Client, m, r)
+		startSpoke(t, s, m)
+	}
+	node := startRaft(t)
+	startHub(t, s, hub, node)
+	return fleet, node
+}
+
 // register makes a member known to the hub as hack/fleet does: a kubeconfig Secret in
 // flotilla-system with multicluster-runtime's label, and a MemberCluster with a region label.
 func register(ctx context.Context, t *testing.T, hub client.Client, m *harness.Cluster, region string) {

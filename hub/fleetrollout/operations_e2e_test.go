@@ -39,44 +39,6 @@ import (
 	"github.com/flotilla-io/flotilla/test/harness"
 )
 
-// Two waves, each waiting for an approval before it starts.
-const operationsYAML = `
-apiVersion: fleet.flotilla.dev/v1alpha1
-kind: FleetRollout
-metadata:
-  name: checkout
-  namespace: shop
-spec:
-  placement:
-    clusterSelector:
-      matchLabels: {env: prod}
-  waves:
-  - name: canary
-    clusterSelector: {matchLabels: {region: us-east}}
-    approval: {before: true}
-  - name: rest
-    approval: {before: true}
-  template:
-    spec:
-      replicas: 1
-      strategy:
-        canary:
-          steps:
-          - setWeight: 50
-          - pause: {duration: 1}
-      selector:
-        matchLabels: {app: checkout}
-      template:
-        metadata:
-          labels: {app: checkout}
-        spec:
-          containers:
-          - name: checkout
-            image: example.com/checkout:v1
-            resources:
-              requests: {cpu: 5m, memory: 16Mi}
-`
-
 // TestOperations drives a FleetRollout on a hub and two member clusters (full control planes,
 // the spoke agent in each, the hub controllers on a single-node raft group) with the kubectl
 // plugin, as a person would, and checks what the hub makes of each operation:
@@ -90,26 +52,10 @@ spec:
 //     the wave that had not started never gets revision 2.
 func TestOperations(t *testing.T) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true)))
-	s := newScheme(t)
-	members := regions[:2]
-	specs := []harness.ClusterSpec{{Name: "hub", CRDDirs: []string{harness.HubCRDDir}}}
-	for _, r := range members {
-		specs = append(specs, harness.ClusterSpec{Name: r, Nodes: 1, CRDDirs: []string{harness.SpokeCRDDir}})
-	}
-	fleet := harness.NewFleet(t, harness.FleetOptions{Scheme: s, Clusters: specs})
+	fleet, node := startTestFleet(t, newScheme(t), regions[:2], false)
 	hub := fleet.Cluster("hub")
 	ctx, cancel := context.WithTimeout(context.Background(), 170*time.Second)
 	defer cancel()
-	createNamespace(ctx, t, hub.Client, systemNamespace)
-	createNamespace(ctx, t, hub.Client, appNamespace)
-	for _, r := range members {
-		m := fleet.Cluster(r)
-		createNamespace(ctx, t, m.Client, appNamespace)
-		register(ctx, t, hub.Client, m, r)
-		startSpoke(t, s, m)
-	}
-	node := startRaft(t)
-	startHub(t, s, hub, node)
 
 	kubectl := func(args ...string) string {
 		t.Helper()
@@ -128,9 +74,17 @@ func TestOperations(t *testing.T) {
 		}
 		return nil
 	}
+	// The FleetRollout of TestWavesRunInOrder with two waves, each waiting for an approval
+	// before it starts, and no gates.
 	fro := &fleetv1alpha1.FleetRollout{}
-	if err := yaml.UnmarshalStrict([]byte(operationsYAML), fro); err != nil {
+	if err := yaml.UnmarshalStrict([]byte(fleetRolloutYAML), fro); err != nil {
 		t.Fatal(err)
+	}
+	fro.Spec.Gates = nil
+	fro.Spec.Waves = []fleetv1alpha1.Wave{
+		{Name: "canary", ClusterSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"region": "us-east"}},
+			Approval: &fleetv1alpha1.WaveApproval{Before: true}},
+		{Name: "rest", Approval: &fleetv1alpha1.WaveApproval{Before: true}},
 	}
 	if err := hub.Client.Create(ctx, fro); err != nil {
 		t.Fatal(err)

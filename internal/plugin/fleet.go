@@ -1,14 +1,13 @@
 package plugin
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	appsv1 "k8s.io/api/apps/v1"
@@ -36,19 +35,9 @@ func newFleetCommand(o *Options) *cobra.Command {
 
 // getFleetRollout reads the named FleetRollout in the options' namespace.
 func (o *Options) getFleetRollout(ctx context.Context, name string) (*fleetv1alpha1.FleetRollout, client.Client, error) {
-	c, err := o.Client()
-	if err != nil {
-		return nil, nil, err
-	}
-	ns, err := o.Namespace()
-	if err != nil {
-		return nil, nil, err
-	}
 	fro := &fleetv1alpha1.FleetRollout{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, fro); err != nil {
-		return nil, nil, err
-	}
-	return fro, c, nil
+	c, err := o.getNamed(ctx, name, fro)
+	return fro, c, err
 }
 
 // fleetOperation is a command that reads one FleetRollout and writes one patch to its spec.
@@ -74,6 +63,9 @@ func fleetOperation(o *Options, use, short string, patch func(fro *fleetv1alpha1
 		},
 	}
 }
+
+// errNoRevision refuses an operation on a FleetRollout the hub has not numbered a revision of.
+var errNoRevision = errors.New("it has no current revision yet (status.currentRevision is unset: has the hub seen it?)")
 
 // specMergePatch is a merge patch of the spec that fails if the object changed since it was
 // read (the resourceVersion is part of the patch).
@@ -101,7 +93,7 @@ func newFleetAbortCommand(o *Options) *cobra.Command {
 		func(fro *fleetv1alpha1.FleetRollout) (client.Patch, string, error) {
 			rev := fro.Status.CurrentRevision
 			if rev < 1 {
-				return nil, "", errors.New("it has no current revision yet (status.currentRevision is unset: has the hub seen it?)")
+				return nil, "", errNoRevision
 			}
 			p, err := specMergePatch(fro, map[string]any{"abortRevision": rev})
 			return p, fmt.Sprintf("revision %d aborted", rev), err
@@ -243,7 +235,7 @@ func newFleetApproveCommand(o *Options) *cobra.Command {
 // for approval and the stage it waits at.
 func approvalTarget(fro *fleetv1alpha1.FleetRollout, wave string, stage fleetv1alpha1.ApprovalStage) (string, fleetv1alpha1.ApprovalStage, error) {
 	if fro.Status.CurrentRevision < 1 {
-		return "", "", errors.New("it has no current revision yet (status.currentRevision is unset: has the hub seen it?)")
+		return "", "", errNoRevision
 	}
 	if stage != "" && stage != fleetv1alpha1.ApprovalStageBefore && stage != fleetv1alpha1.ApprovalStageAfter {
 		return "", "", fmt.Errorf("--stage %q: want Before or After", stage)
@@ -309,94 +301,22 @@ func whoAmI(ctx context.Context, c client.Client) (string, error) {
 }
 
 func newFleetGetCommand(o *Options) *cobra.Command {
-	var (
-		watchFlag bool
-		timeout   time.Duration
-	)
-	cmd := &cobra.Command{
-		Use:     "get NAME [--watch]",
-		Aliases: []string{"fleetrollout", "fro"},
-		Short:   "Show a FleetRollout as a grid of waves and clusters, with each wave's approvals and gate verdicts",
-		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.Client()
-			if err != nil {
+	return getCommand(o, "get NAME [--watch]", []string{"fleetrollout", "fro"},
+		"Show a FleetRollout as a grid of waves and clusters, with each wave's approvals and gate verdicts",
+		"re-render whenever the FleetRollout changes (default false)",
+		func(ctx context.Context, c client.Client, key client.ObjectKey, w io.Writer) error {
+			fro := &fleetv1alpha1.FleetRollout{}
+			if err := c.Get(ctx, key, fro); err != nil {
 				return err
 			}
-			ns, err := o.Namespace()
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			key := client.ObjectKey{Namespace: ns, Name: args[0]}
-			if !watchFlag {
-				fro := &fleetv1alpha1.FleetRollout{}
-				if err := c.Get(ctx, key, fro); err != nil {
-					return err
-				}
-				RenderFleet(o.Streams.Out, fro, o.now())
-				return nil
-			}
-			if timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, timeout)
-				defer cancel()
-			}
-			var last []byte
-			err = watchNamespace(ctx, c, ns, func() (bool, error) {
-				fro := &fleetv1alpha1.FleetRollout{}
-				if err := c.Get(ctx, key, fro); err != nil {
-					return false, err
-				}
-				var b bytes.Buffer
-				RenderFleet(&b, fro, o.now())
-				if !bytes.Equal(b.Bytes(), last) {
-					if last != nil {
-						fmt.Fprintln(o.Streams.Out)
-					}
-					_, _ = o.Streams.Out.Write(b.Bytes())
-					last = b.Bytes()
-				}
-				return false, nil
-			}, &fleetv1alpha1.FleetRolloutList{})
-			if errors.Is(err, context.DeadlineExceeded) {
-				return nil // --timeout ends a watch normally
-			}
-			return err
-		},
-	}
-	cmd.Flags().BoolVarP(&watchFlag, "watch", "w", false, "re-render whenever the FleetRollout changes (default false)")
-	cmd.Flags().DurationVar(&timeout, "timeout", 0, "with --watch, stop watching after this long; 0, the default, watches until interrupted")
-	return cmd
+			RenderFleet(w, fro, o.now())
+			return nil
+		}, &fleetv1alpha1.FleetRolloutList{})
 }
 
 func newFleetListCommand(o *Options) *cobra.Command {
-	var all bool
-	cmd := &cobra.Command{
-		Use:   "list [-A]",
-		Short: "List the FleetRollouts of the namespace with their phase, wave, revisions and healthy clusters",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.Client()
-			if err != nil {
-				return err
-			}
-			var opts []client.ListOption
-			if !all {
-				ns, err := o.Namespace()
-				if err != nil {
-					return err
-				}
-				opts = append(opts, client.InNamespace(ns))
-			}
-			list := &fleetv1alpha1.FleetRolloutList{}
-			if err := c.List(cmd.Context(), list, opts...); err != nil {
-				return err
-			}
-			RenderFleetList(o.Streams.Out, list.Items, all)
-			return nil
-		},
-	}
-	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "list the FleetRollouts of every namespace (default false)")
-	return cmd
+	return listCommand(o, "list [-A]", nil, "List the FleetRollouts of the namespace with their phase, wave, revisions and healthy clusters",
+		"FleetRollouts", &fleetv1alpha1.FleetRolloutList{}, func(l client.ObjectList, all bool) {
+			RenderFleetList(o.Streams.Out, l.(*fleetv1alpha1.FleetRolloutList).Items, all)
+		})
 }

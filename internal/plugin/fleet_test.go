@@ -5,16 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -371,27 +368,17 @@ func TestFleetHistoryAndHubStatus(t *testing.T) {
 	}
 }
 
-// installApprovalPolicy applies the hub chart's approval policy (cluster-wide, once for the
-// shared API server) and waits until alice can no longer approve in bob's name.
+// installApprovalPolicy applies the hub chart's templates, the approval policy (cluster-wide,
+// on the shared API server) and waits until alice can no longer approve in bob's name.
 func installApprovalPolicy(t *testing.T, f fixture) {
 	t.Helper()
 	ctx := context.Background()
-	path, err := harness.RepoPath("charts/flotilla-hub/templates/approval-policy.yaml")
+	dir, err := harness.RepoPath("charts/flotilla-hub/templates")
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, doc := range strings.Split(string(data), "\n---\n") {
-		u := &unstructured.Unstructured{}
-		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.c.Create(ctx, u); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatalf("installing the approval policy: %v", err)
-		}
+	if _, err := harness.ApplyCRDs(ctx, f.c, dir); err != nil { // applies every manifest, idempotent
+		t.Fatalf("installing the approval policy: %v", err)
 	}
 	cfg := rest.CopyConfig(env.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: "alice"}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -56,14 +57,31 @@ func Gather(ctx context.Context, c client.Client, ns, name string) (Tree, error)
 }
 
 func newGetRolloutCommand(o *Options) *cobra.Command {
+	return getCommand(o, "rollout NAME [--watch]", []string{"rollouts", "ro"},
+		"Show a Rollout, its revisions, ReplicaSets, pods, AnalysisRuns and Experiments as a tree",
+		"re-render the tree whenever the Rollout or its objects change (default false)",
+		func(ctx context.Context, c client.Client, key client.ObjectKey, w io.Writer) error {
+			t, err := Gather(ctx, c, key.Namespace, key.Name)
+			if err != nil {
+				return err
+			}
+			Render(w, t, o.now())
+			return nil
+		}, &v1alpha1.RolloutList{}, &appsv1.ReplicaSetList{}, &corev1.PodList{}, &v1alpha1.AnalysisRunList{})
+}
+
+// getCommand shows the named object of the namespace as draw draws it, once or, with --watch,
+// again on every change of an object of the kinds of lists.
+func getCommand(o *Options, use string, aliases []string, short, watchHelp string,
+	draw func(ctx context.Context, c client.Client, key client.ObjectKey, w io.Writer) error, lists ...client.ObjectList) *cobra.Command {
 	var (
 		watchFlag bool
 		timeout   time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:     "rollout NAME [--watch]",
-		Aliases: []string{"rollouts", "ro"},
-		Short:   "Show a Rollout, its revisions, ReplicaSets, pods, AnalysisRuns and Experiments as a tree",
+		Use:     use,
+		Aliases: aliases,
+		Short:   short,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.Client()
@@ -74,46 +92,49 @@ func newGetRolloutCommand(o *Options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			if !watchFlag {
-				t, err := Gather(ctx, c, ns, args[0])
-				if err != nil {
-					return err
-				}
-				Render(o.Streams.Out, t, o.now())
-				return nil
-			}
-			if timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, timeout)
-				defer cancel()
-			}
-			var last []byte
-			err = watchNamespace(ctx, c, ns, func() (bool, error) {
-				t, err := Gather(ctx, c, ns, args[0])
-				if err != nil {
-					return false, err
-				}
-				var b bytes.Buffer
-				Render(&b, t, o.now())
-				if !bytes.Equal(b.Bytes(), last) {
-					if last != nil {
-						fmt.Fprintln(o.Streams.Out)
-					}
-					_, _ = o.Streams.Out.Write(b.Bytes())
-					last = b.Bytes()
-				}
-				return false, nil
-			}, &v1alpha1.RolloutList{}, &appsv1.ReplicaSetList{}, &corev1.PodList{}, &v1alpha1.AnalysisRunList{})
-			if errors.Is(err, context.DeadlineExceeded) {
-				return nil // --timeout ends a watch normally
-			}
-			return err
+			key := client.ObjectKey{Namespace: ns, Name: args[0]}
+			return o.render(cmd.Context(), c, ns, watchFlag, timeout, func(ctx context.Context, w io.Writer) error {
+				return draw(ctx, c, key, w)
+			}, lists...)
 		},
 	}
-	cmd.Flags().BoolVarP(&watchFlag, "watch", "w", false, "re-render the tree whenever the Rollout or its objects change (default false)")
+	cmd.Flags().BoolVarP(&watchFlag, "watch", "w", false, watchHelp)
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "with --watch, stop watching after this long; 0, the default, watches until interrupted")
 	return cmd
+}
+
+// render writes what draw draws once or, with watch, again on every change of an object of
+// the kinds of lists in ns (only when the drawing changed), until timeout passes (a normal
+// end) or ctx ends.
+func (o *Options) render(ctx context.Context, c client.WithWatch, ns string, watch bool, timeout time.Duration,
+	draw func(ctx context.Context, w io.Writer) error, lists ...client.ObjectList) error {
+	if !watch {
+		return draw(ctx, o.Streams.Out)
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	var last []byte
+	err := watchNamespace(ctx, c, ns, func() (bool, error) {
+		var b bytes.Buffer
+		if err := draw(ctx, &b); err != nil {
+			return false, err
+		}
+		if !bytes.Equal(b.Bytes(), last) {
+			if last != nil {
+				fmt.Fprintln(o.Streams.Out)
+			}
+			_, _ = o.Streams.Out.Write(b.Bytes())
+			last = b.Bytes()
+		}
+		return false, nil
+	}, lists...)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil // --timeout ends a watch normally
+	}
+	return err
 }
 
 // watchNamespace calls check once, and again after every change to an object of the kinds

@@ -11,11 +11,21 @@ import (
 )
 
 func newListRolloutsCommand(o *Options) *cobra.Command {
+	return listCommand(o, "rollouts", []string{"rollout", "ro"}, "List the Rollouts of the namespace with their phase, strategy, step and weights",
+		"Rollouts", &v1alpha1.RolloutList{}, func(l client.ObjectList, all bool) {
+			RenderList(o.Streams.Out, l.(*v1alpha1.RolloutList).Items, all)
+		})
+}
+
+// listCommand lists the objects of the namespace, or of every namespace with -A, into list and
+// renders them.
+func listCommand(o *Options, use string, aliases []string, short, kinds string, list client.ObjectList,
+	render func(l client.ObjectList, allNamespaces bool)) *cobra.Command {
 	var all bool
 	cmd := &cobra.Command{
-		Use:     "rollouts",
-		Aliases: []string{"rollout", "ro"},
-		Short:   "List the Rollouts of the namespace with their phase, strategy, step and weights",
+		Use:     use,
+		Aliases: aliases,
+		Short:   short,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := o.Client()
@@ -30,15 +40,14 @@ func newListRolloutsCommand(o *Options) *cobra.Command {
 				}
 				opts = append(opts, client.InNamespace(ns))
 			}
-			list := &v1alpha1.RolloutList{}
 			if err := c.List(cmd.Context(), list, opts...); err != nil {
 				return err
 			}
-			RenderList(o.Streams.Out, list.Items, all)
+			render(list, all)
 			return nil
 		},
 	}
-	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "list the Rollouts of every namespace (default false)")
+	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "list the "+kinds+" of every namespace (default false)")
 	return cmd
 }
 

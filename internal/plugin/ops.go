@@ -20,21 +20,24 @@ import (
 	"github.com/flotilla-io/flotilla/spoke/rollout/engine"
 )
 
-// getRollout reads the named Rollout in the options' namespace.
-func (o *Options) getRollout(ctx context.Context, name string) (*v1alpha1.Rollout, client.Client, error) {
+// getNamed reads the named object into obj, in the options' namespace.
+func (o *Options) getNamed(ctx context.Context, name string, obj client.Object) (client.Client, error) {
 	c, err := o.Client()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ns, err := o.Namespace()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	return c, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj)
+}
+
+// getRollout reads the named Rollout in the options' namespace.
+func (o *Options) getRollout(ctx context.Context, name string) (*v1alpha1.Rollout, client.Client, error) {
 	ro := &v1alpha1.Rollout{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, ro); err != nil {
-		return nil, nil, err
-	}
-	return ro, c, nil
+	c, err := o.getNamed(ctx, name, ro)
+	return ro, c, err
 }
 
 // mergePatch patches the Rollout (or its status, when status is set) with the JSON of p.
