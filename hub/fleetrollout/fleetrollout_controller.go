@@ -33,8 +33,10 @@ limitations under the License.
 // ControllerRevision) again on the failed wave's clusters or on every cluster that took the
 // revision, and journal RollbackCompleted once they are Healthy on it.
 //
-// What is not done yet: analysis and outlier gates stay Pending with a message (so a wave with
-// one waits in EvaluatingGates); spec.paused only holds clusters that have not started (member
+// Analysis and outlier gates are measured by the hub itself (fleetrollout_gates.go): their
+// measurement state lives in status and the reconcile requeues when the next one is due.
+//
+// What is not done yet: spec.paused only holds clusters that have not started (member
 // Rollouts are not paused); spec.abortRevision and the retry annotation are not acted on;
 // FleetApprovals are journaled but their Accepted condition is not written; clusters that join
 // late or leave maintenance are not brought to the stable revision; member objects stay when a
@@ -86,6 +88,9 @@ type Reconciler struct {
 	Gate *leader.Gate
 	// Members gives clients of the member clusters.
 	Members *members.Registry
+	// Providers measures the metrics of analysis and outlier gates (*providers.Registry);
+	// nil leaves such gates unable to run (the Invalid condition says so).
+	Providers Providers
 	// PollInterval is how often members are read while clusters are in flight; zero means
 	// DefaultPollInterval.
 	PollInterval time.Duration
@@ -111,6 +116,8 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 				a := o.(*fleetv1alpha1.FleetApproval)
 				return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: a.Namespace, Name: a.Spec.FleetRollout}}}
 			})).
+		Watches(&fleetv1alpha1.FleetAnalysisTemplate{}, handler.EnqueueRequestsFromMapFunc(r.fleetRolloutsIn),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&fleetv1alpha1.MemberCluster{}, handler.EnqueueRequestsFromMapFunc(r.allFleetRollouts),
 			builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{},
 				reachabilityChanged{}))).
@@ -166,7 +173,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if equality.Semantic.DeepEqual(fro.Status, run.next.Status) {
 		return ctrl.Result{RequeueAfter: requeue}, nil
 	}
-	if err := r.Client.Status().Patch(ctx, run.next, client.MergeFrom(fro)); err != nil {
+	patch := client.MergeFrom(fro)
+	if run.measured {
+		// A status read from a lagging cache would rewind the gate's measurements: refuse it.
+		patch = client.MergeFromWithOptions(fro, client.MergeFromWithOptimisticLock{})
+	}
+	if err := r.Client.Status().Patch(ctx, run.next, patch); err != nil {
 		if apierrors.IsNotFound(err) {
 			return ctrl.Result{}, nil
 		}

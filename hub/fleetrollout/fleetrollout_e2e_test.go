@@ -125,31 +125,10 @@ spec:
 func TestWavesRunInOrder(t *testing.T) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true)))
 	begin := time.Now()
-	s := newScheme(t)
-	specs := []harness.ClusterSpec{{Name: "hub", CRDDirs: []string{harness.HubCRDDir}}}
-	for _, r := range regions {
-		specs = append(specs, harness.ClusterSpec{Name: r, Nodes: 1, CRDDirs: []string{harness.SpokeCRDDir}})
-	}
-	fleet := harness.NewFleet(t, harness.FleetOptions{Scheme: s, Clusters: specs})
-	t.Logf("fleet of %d clusters up in %s", len(specs), time.Since(begin).Round(100*time.Millisecond))
-	hub := fleet.Cluster("hub")
+	hub, byName, node, _ := startRegionFleet(t, begin)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 170*time.Second)
 	defer cancel()
-	createNamespace(ctx, t, hub.Client, systemNamespace)
-	createNamespace(ctx, t, hub.Client, appNamespace)
-	byName := map[string]*harness.Cluster{}
-	for _, r := range regions {
-		m := fleet.Cluster(r)
-		byName[r] = m
-		createNamespace(ctx, t, m.Client, appNamespace)
-		installFencing(ctx, t, m.Client)
-		register(ctx, t, hub.Client, m, r)
-		startSpoke(t, s, m)
-	}
-	node := startRaft(t)
-	startHub(t, s, hub, node)
-
 	sightings, stopWatching := watchMembers(ctx, byName)
 	defer stopWatching()
 

@@ -141,5 +141,14 @@ func TestAnalysisVerdict(t *testing.T) {
 		if tc.want == fleetv1alpha1.GateRunning && res.Message != "measuring: 2 measurements of 1 metric taken so far" {
 			t.Errorf("running message %q", res.Message)
 		}
+		if tc.want != fleetv1alpha1.GateRunning && res.Message != "metric x: done" {
+			t.Errorf("final message %q, want the run's", res.Message)
+		}
+	}
+	// A run that ended without a message (Successful) is summed up per metric.
+	st := &rolloutsv1alpha1.AnalysisRunStatus{Phase: rolloutsv1alpha1.AnalysisPhaseSuccessful,
+		MetricResults: []rolloutsv1alpha1.MetricResult{{Name: "x", Phase: rolloutsv1alpha1.AnalysisPhaseSuccessful, Successful: 2, Error: 1}}}
+	if got, want := AnalysisVerdict(st).Message, "the analysis is Successful: x Successful (2 successful, 0 failed, 0 inconclusive, 1 errors)"; got != want {
+		t.Errorf("message %q, want %q", got, want)
 	}
 }
