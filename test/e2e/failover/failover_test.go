@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -157,10 +158,11 @@ func killPoints(rng *rand.Rand) [][]killPoint {
 	return out
 }
 
-// failover is what one kill measured.
+// failover is what one kill (or freeze) measured.
 type failover struct {
 	run        int
 	point      killPoint
+	frozen     bool
 	killed     string
 	killedTerm int64
 	newLeader  string
@@ -170,7 +172,9 @@ type failover struct {
 
 // TestLeaderFailover runs five revisions of a FleetRollout of three waves (one member each,
 // 1s bakes) and kills the hub leader with SIGKILL four times in each, at seeded points; each
-// killed replica is restarted once the new leader has acted, so quorum holds. It checks:
+// killed replica is restarted once the new leader has acted, so quorum holds. A sixth
+// revision freezes the leader (SIGSTOP) as each wave's cluster takes the revision and thaws
+// it (SIGCONT) once a new leader has acted: a deposed leader still alive. It checks:
 //   - every run completes: the FleetRollout Succeeded at the revision and every member's
 //     Rollout Healthy at it;
 //   - the journal, rebuilt from each stopped replica's raft data, is the same on all three,
@@ -178,9 +182,9 @@ type failover struct {
 //     holds for every revision exactly the decisions of three waves in order;
 //   - on every member object, in resourceVersion order, the stamped term never goes down
 //     (no write of an older term landed after a newer leader's write) and the term the spoke
-//     recorded (status.term) never goes down;
+//     recorded (status.term) never goes down; nor does the FleetRollout's status.term;
 //
-// and prints, for every kill, the time from the kill to the new leader's first scheduling
+// and prints, for every kill and freeze, the time from it to the new leader's first scheduling
 // action (its first FleetRollout status write, stamped with its term, as the hub's API
 // server delivered it to a watch), and the maximum against the 3s target.
 func TestLeaderFailover(t *testing.T) {
@@ -256,21 +260,13 @@ func TestLeaderFailover(t *testing.T) {
 	for run := range runs {
 		rev := int64(run + 1)
 		mark = time.Now()
-		if rev == 1 {
-			if err := hub.Client.Create(ctx, fro); err != nil {
-				t.Fatal(err)
-			}
-		} else {
-			patch := fmt.Sprintf(`[{"op":"replace","path":"/spec/template/spec/template/spec/containers/0/image","value":"example.com/checkout:v%d"}]`, rev)
-			if err := hub.Client.Patch(ctx, fro, client.RawPatch("application/json-patch+json", []byte(patch))); err != nil {
-				t.Fatal(err)
-			}
-		}
-		changed := time.Now()
+		changed := startRevision(ctx, t, hub.Client, fro, rev)
 		for _, p := range plan[run] {
 			waitMilestone(ctx, t, rec, p.at, rev, changed)
 			time.Sleep(p.delay)
-			f := killLeader(ctx, t, group, rec)
+			lead, lv := group.waitQuorum(ctx, 60*time.Second)
+			f := takeOver(ctx, t, group, rec, lead, lv, syscall.SIGKILL)
+			group.start(lead)
 			f.run, f.point = int(rev), p
 			t.Logf("revision %d: killed %s (term %d) %s after %s; %s leads in term %d, first action %s later",
 				rev, f.killed, f.killedTerm, p.delay.Round(time.Millisecond), p.at, f.newLeader, f.newTerm, f.took.Round(time.Millisecond))
@@ -279,18 +275,41 @@ func TestLeaderFailover(t *testing.T) {
 		waitRunDone(ctx, t, rec, rev)
 		phase(fmt.Sprintf("revision %d with %d kills", rev, len(plan[run])), mark)
 	}
+
+	// A deposed leader that is still alive: in one more run the leader is frozen (SIGSTOP) the
+	// moment each wave's cluster is seen taking the revision, when it is between that member
+	// write and the rest of its reconcile, and thawed (SIGCONT) once a new leader has acted.
+	// Whatever it still sends must not land over the new leader's writes (checkTerms).
+	rev := int64(runs + 1)
+	mark = time.Now()
+	changed := startRevision(ctx, t, hub.Client, fro, rev)
+	for i := range regions {
+		lead, lv := group.waitQuorum(ctx, 60*time.Second)
+		p := killPoint{at: milestone{wave: i}}
+		waitMilestone(ctx, t, rec, p.at, rev, changed)
+		f := takeOver(ctx, t, group, rec, lead, lv, syscall.SIGSTOP)
+		if err := lead.proc.Signal(syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		f.run, f.point, f.frozen = int(rev), p, true
+		t.Logf("revision %d: froze %s (term %d) at %s; %s leads in term %d, first action %s later; thawed",
+			rev, f.killed, f.killedTerm, p.at, f.newLeader, f.newTerm, f.took.Round(time.Millisecond))
+		results = append(results, f)
+	}
+	waitRunDone(ctx, t, rec, rev)
+	phase(fmt.Sprintf("revision %d with %d freezes", rev, len(regions)), mark)
 	stopWatches()
 	watchers.Wait()
 
 	mark = time.Now()
 	report(t, results)
-	t.Logf("term checks: %d sightings of member objects", checkTerms(t, rec.snapshot()))
+	t.Logf("term checks: %d sightings of member objects and the FleetRollout", checkTerms(t, rec.snapshot()))
 	group.stopAll(ctx)
 	replays := map[string]replay{}
 	for _, r := range group.replicas {
 		replays[r.id] = replayRaftData(t, r.dataDir)
 	}
-	checkJournal(t, replays, appNamespace, appName, runs)
+	checkJournal(t, replays, appNamespace, appName, runs+1)
 	phase("checks", mark)
 	t.Logf("total %s", time.Since(begin).Round(100*time.Millisecond))
 }
@@ -313,31 +332,51 @@ func waitMilestone(ctx context.Context, t *testing.T, rec *recorder, m milestone
 	})
 }
 
-// killLeader waits for quorum, kills the leader, waits for the new leader's first scheduling
-// action and restarts the killed replica.
-func killLeader(ctx context.Context, t *testing.T, g *hubGroup, rec *recorder) failover {
+// startRevision creates the FleetRollout (revision 1) or changes its image to v<rev>, and
+// returns when.
+func startRevision(ctx context.Context, t *testing.T, hub client.Client, fro *fleetv1alpha1.FleetRollout, rev int64) time.Time {
 	t.Helper()
-	lead, lv := g.waitQuorum(ctx, 60*time.Second)
-	killedAt := time.Now()
-	g.kill(lead)
+	if rev == 1 {
+		if err := hub.Create(ctx, fro); err != nil {
+			t.Fatal(err)
+		}
+		return time.Now()
+	}
+	patch := fmt.Sprintf(`[{"op":"replace","path":"/spec/template/spec/template/spec/containers/0/image","value":"example.com/checkout:v%d"}]`, rev)
+	if err := hub.Patch(ctx, fro, client.RawPatch("application/json-patch+json", []byte(patch))); err != nil {
+		t.Fatal(err)
+	}
+	return time.Now()
+}
+
+// takeOver ends the leadership of lead (leading in lv.term) with sig, SIGKILL or SIGSTOP, and
+// waits for the new leader's first scheduling action: its first FleetRollout status write,
+// which carries its term.
+func takeOver(ctx context.Context, t *testing.T, g *hubGroup, rec *recorder, lead *replica, lv raftView, sig syscall.Signal) failover {
+	t.Helper()
+	at := time.Now()
+	if sig == syscall.SIGKILL {
+		g.kill(lead)
+	} else if err := lead.proc.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
 	f := failover{killed: lead.id, killedTerm: int64(lv.term)}
 	var act sighting
-	rec.wait(ctx, t, fmt.Sprintf("a new leader's first FleetRollout status after %s (term %d) was killed", lead.id, lv.term),
+	rec.wait(ctx, t, fmt.Sprintf("a new leader's first FleetRollout status after %s (term %d) was stopped with %v", lead.id, lv.term, sig),
 		30*time.Second, func(evs []sighting) (bool, string) {
 			var ok bool
-			act, ok = firstFleetWrite(evs, killedAt, f.killedTerm)
+			act, ok = firstFleetWrite(evs, at, f.killedTerm)
 			if e, seen := latest(evs, "hub", "FleetRollout", appName); seen {
 				return ok, fmt.Sprintf("status term %d", e.term)
 			}
 			return ok, "no FleetRollout status"
 		})
-	f.took, f.newTerm = act.seen.Sub(killedAt), act.term
+	f.took, f.newTerm = act.seen.Sub(at), act.term
 	for r, v := range g.views(ctx) {
 		if v.leader && int64(v.term) == act.term {
 			f.newLeader = r.id
 		}
 	}
-	g.start(lead)
 	return f
 }
 
@@ -367,22 +406,29 @@ func report(t *testing.T, results []failover) {
 	t.Helper()
 	var lines []string
 	var longest time.Duration
+	kills := 0
 	for i, f := range results {
-		lines = append(lines, fmt.Sprintf("%2d  rev %d  %-22s +%4dms  %s (term %d) -> %s (term %d)  %s", i+1, f.run,
-			f.point.at, f.point.delay.Milliseconds(), f.killed, f.killedTerm, f.newLeader, f.newTerm, f.took.Round(time.Millisecond)))
+		how := "killed"
+		if f.frozen {
+			how = "frozen"
+		} else {
+			kills++
+		}
+		lines = append(lines, fmt.Sprintf("%2d  rev %d  %-22s +%4dms  %s %s (term %d) -> %s (term %d)  %s", i+1, f.run,
+			f.point.at, f.point.delay.Milliseconds(), how, f.killed, f.killedTerm, f.newLeader, f.newTerm, f.took.Round(time.Millisecond)))
 		longest = max(longest, f.took)
 		if f.newTerm <= f.killedTerm {
-			t.Errorf("kill %d: the new leader's term %d is not above the killed leader's %d", i+1, f.newTerm, f.killedTerm)
+			t.Errorf("%d: the new leader's term %d is not above the old leader's %d", i+1, f.newTerm, f.killedTerm)
 		}
 	}
-	t.Logf("kill -> new leader's first scheduling action, %d kills:\n  %s", len(results), strings.Join(lines, "\n  "))
+	t.Logf("kill (or freeze) -> new leader's first scheduling action:\n  %s", strings.Join(lines, "\n  "))
 	verdict := "within"
 	if longest >= failoverTarget {
 		verdict = "OVER"
 	}
 	t.Logf("failover: longest %s, %s the %s target", longest.Round(time.Millisecond), verdict, failoverTarget)
-	if len(results) != runs*killsPerRun {
-		t.Errorf("%d kills, want %d", len(results), runs*killsPerRun)
+	if kills != runs*killsPerRun {
+		t.Errorf("%d kills, want %d", kills, runs*killsPerRun)
 	}
 }
 

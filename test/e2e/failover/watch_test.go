@@ -159,15 +159,13 @@ func firstFleetWrite(events []sighting, since time.Time, term int64) (sighting, 
 // checkTerms checks the fencing outcome on every member object, in resourceVersion order:
 // the term stamped on it never goes down (once a leader of term T wrote it, no write of an
 // older term landed), and the highest term the spoke recorded in the Rollout's status never
-// goes down and ends equal to the term the Rollout was last stamped with. It returns how
-// many sightings it checked.
+// goes down and ends equal to the term the Rollout was last stamped with. On the hub, the
+// FleetRollout's status.term (the term of the leader that wrote the status) never goes down
+// either. It returns how many sightings it checked.
 func checkTerms(t *testing.T, events []sighting) int {
 	t.Helper()
 	byObject := map[string][]sighting{}
 	for _, e := range events {
-		if e.kind == "FleetRollout" {
-			continue
-		}
 		k := e.cluster + "/" + e.kind + "/" + e.name
 		byObject[k] = append(byObject[k], e)
 	}
@@ -177,6 +175,14 @@ func checkTerms(t *testing.T, events []sighting) int {
 		var maxTerm, maxRecorded int64 = -1, -1
 		for _, e := range evs {
 			n++
+			if e.kind == "FleetRollout" {
+				// The hub's own status write: the term of the leader that wrote it.
+				if e.term < maxTerm {
+					t.Errorf("%s at rv %d: status written in term %d after a write of term %d", k, e.rv, e.term, maxTerm)
+				}
+				maxTerm = max(maxTerm, e.term)
+				continue
+			}
 			if e.term < 0 {
 				t.Errorf("%s at rv %d carries no term annotation", k, e.rv)
 			}
