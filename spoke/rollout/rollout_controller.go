@@ -121,10 +121,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	routerFor := r.lazyRouter(ro)
+	verifyWeights(ctx, ro, &obs, routerFor)
 	plan := engine.Reconcile(ro, obs)
 	plan.Status.Term = term
 
-	applied, applyErr := r.apply(ctx, ro, plan.Actions)
+	applied, applyErr := r.apply(ctx, ro, plan.Actions, routerFor)
 	if applyErr != nil {
 		log.Error(applyErr, "applying the plan", "applied", applied, "of", len(plan.Actions))
 		reason := "ActionFailed"
