@@ -202,6 +202,22 @@ func (tr *Traefik) WaitService(t testing.TB, id string) {
 	}
 }
 
+// WaitServiceGone polls Traefik's API (at most for a minute) until it no longer runs the
+// HTTP service id.
+func (tr *Traefik) WaitServiceGone(t testing.TB, id string) {
+	t.Helper()
+	err := WaitFor(context.Background(), "Traefik to drop service "+id, time.Minute, func(ctx context.Context) (bool, string, error) {
+		_, err := tr.getAPI(ctx, "/api/http/services/"+id)
+		if err == nil {
+			return false, "Traefik still runs it", nil
+		}
+		return strings.Contains(err.Error(), "404"), err.Error(), nil
+	})
+	if err != nil {
+		t.Fatalf("%v\ntraefik log ends with:\n%s", err, tr.LogTail(20))
+	}
+}
+
 func (tr *Traefik) getAPI(ctx context.Context, path string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, tr.APIURL+path, nil)
 	if err != nil {

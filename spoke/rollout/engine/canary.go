@@ -137,14 +137,14 @@ func (e *engine) stepDone(idx int32, s *v1alpha1.CanaryStep) bool {
 		return false
 	}
 	// A router that can report what its data plane applies holds the step until it has
-	// applied the recorded weight; the reconciler asks it again after VerifyWeightRetry.
+	// applied the recorded weight; routerTraffic has the routers asked again after
+	// VerifyWeightRetry.
 	if s.SetWeight != nil && c.TrafficRouting != nil && e.obs.WeightsVerified != nil && !*e.obs.WeightsVerified {
 		msg := fmt.Sprintf("waiting for weight verification: the router has not applied weight %d yet", *s.SetWeight)
 		if e.obs.WeightsUnverified != "" {
 			msg += " (" + e.obs.WeightsUnverified + ")"
 		}
 		e.wait("%s", msg)
-		e.requeueAt(e.now.Add(VerifyWeightRetry))
 		return false
 	}
 	if s.Pause != nil && !e.pauseStep(s.Pause) {
@@ -457,6 +457,10 @@ func (e *engine) routerTraffic(cur, next int32, additional []v1alpha1.WeightDest
 		Additional: additional,
 	}
 	e.st.Canary.Weights.Verified = e.verified(prevW, e.st.Canary.Weights)
+	if v := e.st.Canary.Weights.Verified; v != nil && !*v {
+		// Weights a router has not applied yet: ask it again after a bounded delay.
+		e.requeueAt(e.now.Add(VerifyWeightRetry))
+	}
 	want := int32(0)
 	if !steady {
 		want = e.targetWeight(*e.st.CurrentStepIndex, e.st.Abort)

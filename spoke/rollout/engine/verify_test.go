@@ -11,7 +11,8 @@ import (
 
 // TestWeightVerification covers a router that can report what its data plane applies: a
 // setWeight step completes only once the recorded weight is verified; while it is pending
-// the step waits, says so, and looks again after VerifyWeightRetry; status records the
+// the step waits, says so, and the routers are asked again after VerifyWeightRetry (also
+// outside a setWeight step, so that status stays true to the data plane); status records the
 // answer in canary.weights.verified; routers that cannot tell do not hold the step.
 func TestWeightVerification(t *testing.T) {
 	h1, h2 := hashOf("demo:v1"), hashOf("demo:v2")
@@ -38,6 +39,7 @@ func TestWeightVerification(t *testing.T) {
 		check: func(t *testing.T, p Plan) {
 			wantStep(t, p, 0)
 			wantVerified(t, p, ptr.To(false))
+			wantRequeue(t, p, VerifyWeightRetry)
 		},
 	}, {
 		name:    "the weight is recorded but pending: the step waits, says why, and asks again after VerifyWeightRetry",
@@ -94,7 +96,7 @@ func TestWeightVerification(t *testing.T) {
 		actions: nil,
 		check: func(t *testing.T, p Plan) {
 			wantStep(t, p, 1)
-			wantRequeue(t, p, 0)
+			wantPhase(t, p, v1alpha1.RolloutPhasePaused)
 			if strings.Contains(p.Status.Message, "verification") {
 				t.Errorf("status.message = %q: a pause step does not wait for verification", p.Status.Message)
 			}
@@ -123,4 +125,43 @@ func fmtBool(b *bool) string {
 		return "true"
 	}
 	return "false"
+}
+
+// TestWeightVerificationSteady: with no update under way, weights the router has not
+// applied yet are asked about again after VerifyWeightRetry; verified weights are not.
+func TestWeightVerificationSteady(t *testing.T) {
+	h1 := hashOf("demo:v1")
+	ro := routedRollout(2, setWeight(20))
+	ro.Spec.Template = podTemplate("demo:v1")
+	n := int32(1)
+	ro.Status = v1alpha1.RolloutStatus{StableRS: h1, CurrentPodHash: h1, CurrentStepIndex: &n,
+		CurrentStepHash: StepsHash(ro.Spec.Strategy.Canary.Steps), Canary: &v1alpha1.CanaryStatus{Weights: &v1alpha1.TrafficWeights{
+			Canary: v1alpha1.WeightDestination{ServiceName: "demo-canary", PodTemplateHash: h1},
+			Stable: v1alpha1.WeightDestination{Weight: 100, ServiceName: "demo-stable", PodTemplateHash: h1},
+		}}}
+	obs := func(v bool) Observed {
+		o := observed(rs("demo:v1", 1, 2, 2)).with(map[string]string{"demo-canary": h1, "demo-stable": h1})
+		o.WeightsVerified = &v
+		return o
+	}
+	runEngineCases(t, []engineCase{{
+		name: "pending: healthy, verified false, asked again after VerifyWeightRetry",
+		ro:   ro, obs: obs(false),
+		check: func(t *testing.T, p Plan) {
+			wantPhase(t, p, v1alpha1.RolloutPhaseHealthy)
+			if v := p.Status.Canary.Weights.Verified; v == nil || *v {
+				t.Errorf("verified = %s, want false", fmtBool(v))
+			}
+			wantRequeue(t, p, VerifyWeightRetry)
+		},
+	}, {
+		name: "verified: no requeue",
+		ro:   ro, obs: obs(true),
+		check: func(t *testing.T, p Plan) {
+			if v := p.Status.Canary.Weights.Verified; v == nil || !*v {
+				t.Errorf("verified = %s, want true", fmtBool(v))
+			}
+			wantRequeue(t, p, 0)
+		},
+	}})
 }
