@@ -41,6 +41,9 @@ type Reconciler struct {
 	// Routers builds the traffic router of a Rollout; nil means none is available, and a
 	// Rollout with trafficRouting reports that as a condition.
 	Routers RouterBuilder
+	// RouterErrorRetry is how long a Rollout waits before it tries again after a router
+	// error a person must fix (a missing object, route or CRD); zero means 30s.
+	RouterErrorRetry time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// MaxConcurrentReconciles bounds the Rollouts reconciled at once.
@@ -146,7 +149,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		}
 		if reason != "ActionFailed" {
 			// A router problem a person must fix: look again later, without hammering.
-			return reconcile.Result{RequeueAfter: 30 * time.Second}, nil
+			return reconcile.Result{RequeueAfter: r.routerErrorRetry()}, nil
 		}
 		return reconcile.Result{}, applyErr
 	}
@@ -175,6 +178,13 @@ func (r *Reconciler) patchStatus(ctx context.Context, ro *v1alpha1.Rollout, muta
 		return fmt.Errorf("patching status: %w", err)
 	}
 	return nil
+}
+
+func (r *Reconciler) routerErrorRetry() time.Duration {
+	if r.RouterErrorRetry > 0 {
+		return r.RouterErrorRetry
+	}
+	return 30 * time.Second
 }
 
 func (r *Reconciler) now() time.Time {
