@@ -51,7 +51,7 @@ func main() {
 		{Key: keyExperimentWorkers, Kind: config.Int, Default: "4", Usage: "Experiments reconciled at once", Check: config.Positive},
 		{Key: keyCredentialsNS, Default: "flotilla-system", Usage: "namespace of the metric providers' shared credential Secrets (datadog, newrelic, wavefront-api-tokens, influxdb)"},
 		{Key: keyPrometheusAddr, Usage: "Prometheus queried by metrics that name no address; empty means such metrics fail"},
-		{Key: keyTraefikAPI, Usage: "base URL of Traefik's API (such as http://traefik.traefik:9000), asked to verify the weights of the traefik router; empty means they are not verified", Check: httpURL},
+		{Key: keyTraefikAPI, Usage: "base URL of Traefik's API (such as http://traefik-api.traefik:8080), asked to verify the weights of the traefik router; empty means they are not verified", Check: httpURL},
 	}
 	cli.Execute(cli.NewDaemon("flotilla-spoke", "Flotilla's agent in a member cluster", settings, run))
 }
@@ -107,7 +107,7 @@ func httpURL(v any) error {
 	}
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return errors.New("want an absolute http:// or https:// URL, such as http://traefik.traefik:9000")
+		return errors.New("want an absolute http:// or https:// URL, such as http://traefik-api.traefik:8080")
 	}
 	return nil
 }

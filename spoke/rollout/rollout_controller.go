@@ -140,10 +140,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		// Keep the status the engine started from: its steps are not done. Say why.
 		if err := r.patchStatus(ctx, ro, func(st *v1alpha1.RolloutStatus) {
 			st.Term = term
-			meta.SetStatusCondition(&st.Conditions, metav1.Condition{
-				Type: v1alpha1.RolloutProgressing, Status: metav1.ConditionFalse,
-				Reason: reason, Message: applyErr.Error(), ObservedGeneration: ro.Generation,
-			})
+			types := []string{v1alpha1.RolloutProgressing}
+			if reason != "ActionFailed" {
+				// The router's own condition says so too.
+				types = append(types, v1alpha1.RolloutTrafficRouted)
+			}
+			for _, typ := range types {
+				meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+					Type: typ, Status: metav1.ConditionFalse,
+					Reason: reason, Message: applyErr.Error(), ObservedGeneration: ro.Generation,
+				})
+			}
 		}); err != nil {
 			return reconcile.Result{}, errors.Join(applyErr, err)
 		}

@@ -108,7 +108,8 @@ spec:
 // TestRouterErrorsPauseTheRollout runs the real Rollout reconciler on a real API server
 // through the three router errors a person must fix: the router's CRD is not installed, the
 // VirtualService does not exist, the named route is not in it. Each shows as the
-// Progressing condition with its reason and a Warning event of that reason, and the Rollout
+// Progressing and TrafficRouted conditions with its reason and a Warning event of that
+// reason, and the Rollout
 // stays where it was (no step completes, no weight is recorded) until the user fixes it;
 // then it goes on by itself.
 func TestRouterErrorsPauseTheRollout(t *testing.T) {
@@ -191,9 +192,14 @@ spec:
 // a message containing text, and a Warning event of that reason was recorded on it.
 func waitRouterError(ctx context.Context, t *testing.T, c client.Client, key client.ObjectKey, reason, text string) *v1alpha1.Rollout {
 	t.Helper()
-	ro := waitFor(ctx, t, c, key, "the Progressing condition "+reason, func(ro *v1alpha1.Rollout) bool {
-		cond := meta.FindStatusCondition(ro.Status.Conditions, v1alpha1.RolloutProgressing)
-		return cond != nil && cond.Status == "False" && cond.Reason == reason && strings.Contains(cond.Message, text)
+	ro := waitFor(ctx, t, c, key, "the Progressing and TrafficRouted conditions "+reason, func(ro *v1alpha1.Rollout) bool {
+		for _, typ := range []string{v1alpha1.RolloutProgressing, v1alpha1.RolloutTrafficRouted} {
+			cond := meta.FindStatusCondition(ro.Status.Conditions, typ)
+			if cond == nil || cond.Status != "False" || cond.Reason != reason || !strings.Contains(cond.Message, text) {
+				return false
+			}
+		}
+		return true
 	})
 	t.Logf("%s: %s", reason, meta.FindStatusCondition(ro.Status.Conditions, v1alpha1.RolloutProgressing).Message)
 	err := harness.WaitFor(ctx, "a Warning event "+reason, 30*time.Second, func(ctx context.Context) (bool, string, error) {
@@ -216,10 +222,13 @@ func waitRouterError(ctx context.Context, t *testing.T, c client.Client, key cli
 	return ro
 }
 
-// routerOK is whether no router error is reported any more.
+// routerOK is whether no router error is reported any more: the router carries the
+// weights and Progressing has no router error.
 func routerOK(ro *v1alpha1.Rollout) bool {
-	cond := meta.FindStatusCondition(ro.Status.Conditions, v1alpha1.RolloutProgressing)
-	return cond != nil && !strings.HasPrefix(cond.Reason, "TrafficRout")
+	progressing := meta.FindStatusCondition(ro.Status.Conditions, v1alpha1.RolloutProgressing)
+	routed := meta.FindStatusCondition(ro.Status.Conditions, v1alpha1.RolloutTrafficRouted)
+	return progressing != nil && !strings.HasPrefix(progressing.Reason, "TrafficRout") &&
+		routed != nil && routed.Status == metav1.ConditionTrue
 }
 
 func wantHeldAtStep0(t *testing.T, ro *v1alpha1.Rollout) {

@@ -30,7 +30,7 @@ const GatewayAPIPlugin = "argoproj-labs/gatewayAPI"
 
 // Options configure what a router needs beyond the cluster's API server.
 type Options struct {
-	// TraefikAPI is the base URL of Traefik's API (such as http://traefik.traefik:9000),
+	// TraefikAPI is the base URL of Traefik's API (such as http://traefik-api.traefik:8080),
 	// which the traefik router asks to verify weights; empty means it cannot verify.
 	TraefikAPI string
 }

@@ -41,7 +41,7 @@ const providerName = "kubernetescrd"
 const apiTimeout = 5 * time.Second
 
 // WithAPI makes VerifyWeight ask Traefik's API at base (such as
-// http://traefik.traefik-system:9000, the "traefik" entry point with api enabled) which
+// http://traefik-api.traefik:8080, Traefik's "traefik" entry point with the API on) which
 // weights Traefik runs for the weighted TraefikService. Without it the router cannot verify.
 func WithAPI(base string) Option {
 	return func(r *Router) {
