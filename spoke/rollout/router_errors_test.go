@@ -153,10 +153,13 @@ spec:
 	// 3. The user creates it: the first revision goes on and becomes stable, the
 	// VirtualService sends everything to stable.
 	harness.CreateYAML(t, env.Client, ns, webVirtualService("primary"))
-	ro = waitFor(ctx, t, env.Client, key, "the first revision stable with weight 0 recorded", func(ro *v1alpha1.Rollout) bool {
+	waitFor(ctx, t, env.Client, key, "the first revision stable with weight 0 recorded", func(ro *v1alpha1.Rollout) bool {
 		return ro.Status.StableRS != "" && ro.Status.StableRS == ro.Status.CurrentPodHash &&
 			ro.Status.Canary != nil && ro.Status.Canary.Weights != nil && routerOK(ro)
 	})
+	if got := canaryWeight(t, env.Client, ns); got != 0 {
+		t.Errorf("the VirtualService gives the canary %d, want 0", got)
+	}
 
 	// 4. The user renames the route, then updates the image: the setWeight step cannot
 	// set its weight and the update stays at step 0.

@@ -100,11 +100,8 @@ spec:
 	verify := func(w int32) {
 		t.Helper()
 		err := harness.WaitFor(ctx, fmt.Sprintf("Traefik's API to verify weight %d", w), time.Minute, func(ctx context.Context) (bool, string, error) {
-			v, err := r.VerifyWeight(ctx, w)
-			if err != nil {
-				return false, err.Error(), nil
-			}
-			return v == trafficrouting.VerificationVerified, fmt.Sprintf("verification %d", v), nil
+			v, verr := r.VerifyWeight(ctx, w)
+			return verr == nil && v == trafficrouting.VerificationVerified, fmt.Sprintf("verification %d, error %v", v, verr), nil
 		})
 		if err != nil {
 			t.Fatal(err)
