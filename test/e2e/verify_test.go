@@ -54,18 +54,8 @@ func TestTraefikWeightVerification(t *testing.T) {
 		},
 	})
 	ns := harness.Namespace(t, m.c)
-	// The API server refuses loopback EndpointSlices, so each Service is an ExternalName for
-	// localhost on its backend's port.
 	for name, b := range map[string]*harness.HTTPBackend{"web-stable": stable, "web-canary": canary} {
-		harness.CreateYAML(t, m.c, ns, fmt.Sprintf(`
-apiVersion: v1
-kind: Service
-metadata: {name: %s}
-spec:
-  type: ExternalName
-  externalName: localhost
-  ports: [{port: %d}]
-`, name, b.Port))
+		harness.CreateBackendService(t, m.c, ns, name, b)
 	}
 	harness.CreateYAML(t, m.c, ns, fmt.Sprintf(`
 apiVersion: traefik.io/v1alpha1

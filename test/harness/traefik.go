@@ -36,6 +36,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // TraefikBinary is where hack/tools/traefik/build.sh puts Traefik, relative to the repo root.
@@ -368,6 +369,22 @@ func StartHTTPBackend(t testing.TB, body string) *HTTPBackend {
 		_ = srv.Shutdown(ctx)
 	})
 	return b
+}
+
+// CreateBackendService creates the Service name in namespace for backend b: an
+// ExternalName for localhost on b's port, since the API server refuses loopback
+// EndpointSlices. Traefik reaches it with allowExternalNameServices.
+func CreateBackendService(t testing.TB, c client.Client, namespace, name string, b *HTTPBackend) {
+	t.Helper()
+	CreateYAML(t, c, namespace, fmt.Sprintf(`
+apiVersion: v1
+kind: Service
+metadata: {name: %s}
+spec:
+  type: ExternalName
+  externalName: localhost
+  ports: [{port: %d}]
+`, name, b.Port))
 }
 
 // WaitSettled returns count() once it has not changed for half a second, waiting at most
