@@ -18,6 +18,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	"github.com/flotilla-io/flotilla/analysis/providers"
 	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
 	rolloutsv1alpha1 "github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
 	"github.com/flotilla-io/flotilla/hub/fleetrollout"
@@ -27,6 +28,7 @@ import (
 	"github.com/flotilla-io/flotilla/hub/raft"
 	"github.com/flotilla-io/flotilla/internal/cli"
 	"github.com/flotilla-io/flotilla/internal/config"
+	"github.com/flotilla-io/flotilla/internal/kubesecret"
 )
 
 const (
@@ -122,7 +124,10 @@ func run(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("setting up the MemberCluster controller: %w", err)
 	}
 	if err := (&fleetrollout.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Raft: node, Gate: gate,
-		Members: reg, PollInterval: cfg.Duration(keyPollInterval)}).SetupWithManager(ctx, mgr); err != nil {
+		Members: reg, PollInterval: cfg.Duration(keyPollInterval),
+		// Analysis and outlier gates: provider credentials are read from the hub's namespace.
+		Providers: providers.New(providers.Deps{Secrets: kubesecret.Reader{Reader: mgr.GetAPIReader()}, Namespace: memberNS}),
+	}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the FleetRollout controller: %w", err)
 	}
 	if err := (&fleetrollout.ApprovalReconciler{Client: mgr.GetClient(), Raft: node, Gate: gate}).SetupWithManager(mgr); err != nil {

@@ -4,7 +4,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/url"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -37,6 +39,7 @@ const (
 	keyExperimentWorkers = "experiment-workers"
 	keyCredentialsNS     = "credentials-namespace"
 	keyPrometheusAddr    = "prometheus-address"
+	keyTraefikAPI        = "traefik-api-address"
 )
 
 func main() {
@@ -48,6 +51,7 @@ func main() {
 		{Key: keyExperimentWorkers, Kind: config.Int, Default: "4", Usage: "Experiments reconciled at once", Check: config.Positive},
 		{Key: keyCredentialsNS, Default: "flotilla-system", Usage: "namespace of the metric providers' shared credential Secrets (datadog, newrelic, wavefront-api-tokens, influxdb)"},
 		{Key: keyPrometheusAddr, Usage: "Prometheus queried by metrics that name no address; empty means such metrics fail"},
+		{Key: keyTraefikAPI, Usage: "base URL of Traefik's API (such as http://traefik-api.traefik:8080), asked to verify the weights of the traefik router; empty means they are not verified", Check: httpURL},
 	}
 	cli.Execute(cli.NewDaemon("flotilla-spoke", "Flotilla's agent in a member cluster", settings, run))
 }
@@ -68,7 +72,7 @@ func run(ctx context.Context, cfg *config.Config) error {
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
 		Recorder:                mgr.GetEventRecorder("flotilla-spoke"),
-		Routers:                 routers.New,
+		Routers:                 routers.Builder(routers.Options{TraefikAPI: cfg.String(keyTraefikAPI)}),
 		MaxConcurrentReconciles: cfg.Int(keyWorkers),
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
@@ -93,6 +97,19 @@ func run(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("setting up the Experiment controller: %w", err)
 	}
 	return mgr.Start(ctx)
+}
+
+// httpURL accepts "" or an absolute http or https URL.
+func httpURL(v any) error {
+	s, _ := v.(string)
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("want an absolute http:// or https:// URL, such as http://traefik-api.traefik:8080")
+	}
+	return nil
 }
 
 // analysisProviders builds every metric provider. The Secrets they read (credentials) are

@@ -162,14 +162,26 @@ func clusterPhase(f *fleetv1alpha1.FleetRollout, name string) fleetv1alpha1.Clus
 	return ""
 }
 
-// partition cuts the second wave's member off (its API server stopped) before revision 5 goes
-// out: the first wave passes, the second wave's cluster becomes Unknown and holds the wave (it
-// never counts as healthy, and there is no progress deadline to fail it), the third wave's
-// cluster does not get the revision, the MemberCluster turns unreachable; when the API server
-// is back the run resumes and succeeds.
+// partition cuts the second wave's member off in the middle of its wave: revision 5 has an
+// indefinite pause step, so each member's Rollout holds Paused at the canary until the test
+// promotes it (kubectl flotilla promote, in the member). The first wave is promoted and passes;
+// once the second wave's member holds Paused at revision 5 (dispatched, not promoted), its API
+// server is stopped. The test checks that the cluster becomes Unknown, the MemberCluster
+// unreachable, and that the wave waits: it stays Progressing, its gate does not pass (no
+// verdict in status or journal), the journal neither promotes nor fails the cluster (there is
+// no progress deadline to count it as failed), and the third wave's member never gets the
+// revision. When the API server is back, the hub reads the cluster again (Paused, no longer
+// Unknown) and the run resumes: with the member promoted, the wave passes its gate and the run succeeds.
 func partition(ctx context.Context, t *testing.T, hub client.Client, byName map[string]*harness.Cluster, node *raft.Node,
 	fro *fleetv1alpha1.FleetRollout) {
-	cut, last := byName[regions[1]], byName[regions[2]]
+	first, cut, last := byName[regions[0]], byName[regions[1]], byName[regions[2]]
+	jsonPatch(ctx, t, hub, fro, `[`+
+		`{"op":"replace","path":"/spec/template/spec/template/spec/containers/0/image","value":"example.com/checkout:v5"},`+
+		`{"op":"replace","path":"/spec/template/spec/strategy/canary/steps","value":[{"setWeight":50},{"pause":{}}]},`+
+		`{"op":"replace","path":"/spec/failurePolicy","value":{"action":"Pause"}}]`)
+	ro := waitMemberPaused(ctx, t, first, "5")
+	statusPatch(ctx, t, first.Client, ro, `{"status":{"pauseConditions":null}}`) // promote
+	waitMemberPaused(ctx, t, cut, "5")
 	if err := cut.StopAPIServer(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -179,12 +191,8 @@ func partition(ctx context.Context, t *testing.T, hub client.Client, byName map[
 			_ = cut.StartAPIServer(context.WithoutCancel(ctx))
 		}
 	}()
-	jsonPatch(ctx, t, hub, fro, `[`+
-		`{"op":"replace","path":"/spec/template/spec/template/spec/containers/0/image","value":"example.com/checkout:v5"},`+
-		`{"op":"replace","path":"/spec/template/spec/strategy/canary/steps","value":[{"setWeight":50},{"pause":{"duration":1}}]},`+
-		`{"op":"replace","path":"/spec/failurePolicy","value":{"action":"Pause"}}]`)
 	key := client.ObjectKeyFromObject(fro)
-	waitFleetRollout(ctx, t, hub, key, cut.Name+" Unknown in the second wave", func(f *fleetv1alpha1.FleetRollout) bool {
+	waitFleetRollout(ctx, t, hub, key, cut.Name+" Unknown in the middle of the second wave", func(f *fleetv1alpha1.FleetRollout) bool {
 		return f.Status.CurrentRevision == 5 && f.Status.CurrentWave == "europe" && clusterPhase(f, cut.Name) == fleetv1alpha1.ClusterUnknown
 	})
 	mcKey := client.ObjectKey{Name: cut.Name}
@@ -199,7 +207,7 @@ func partition(ctx context.Context, t *testing.T, hub client.Client, byName map[
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	// The wave holds: a few more seconds change nothing.
+	// The wave waits: a few more seconds change nothing.
 	time.Sleep(3 * time.Second)
 	got := &fleetv1alpha1.FleetRollout{}
 	if err := hub.Get(ctx, key, got); err != nil {
@@ -210,7 +218,19 @@ func partition(ctx context.Context, t *testing.T, hub client.Client, byName map[
 		t.Errorf("while %s is cut off: phase %s, waves %+v, %s %s; want Progressing, europe Progressing, Unknown",
 			cut.Name, got.Status.Phase, got.Status.Waves, cut.Name, clusterPhase(got, cut.Name))
 	}
-	ro := &rolloutsv1alpha1.Rollout{}
+	for _, g := range got.Status.Waves[1].Gates {
+		if g.Verdict == fleetv1alpha1.GatePassed {
+			t.Errorf("while %s is cut off: gate %s Passed", cut.Name, g.Name)
+		}
+	}
+	st, _ := node.Journal().State(fro.Namespace, fro.Name)
+	if ws := st.Wave("europe"); ws == nil || len(ws.Gates) > 0 || ws.Outcome != "" || ws.Members[cut.Name].Progress != journal.ProgressDispatched {
+		t.Errorf("journal while %s is cut off: europe %+v; want it dispatched, no gate verdict, no outcome", cut.Name, ws)
+	}
+	if started := st.StartedWaves(); strings.Join(started, ",") != "canary,europe" {
+		t.Errorf("journal while %s is cut off: started waves %v, want canary, europe", cut.Name, started)
+	}
+	ro = &rolloutsv1alpha1.Rollout{}
 	if err := last.Client.Get(ctx, client.ObjectKey{Namespace: appNamespace, Name: "checkout"}, ro); err != nil {
 		t.Fatal(err)
 	}
@@ -223,12 +243,24 @@ func partition(ctx context.Context, t *testing.T, hub client.Client, byName map[
 		t.Fatal(err)
 	}
 	restarted = true
+	waitFleetRollout(ctx, t, hub, key, cut.Name+" read again: Paused at its canary step, no longer Unknown", func(f *fleetv1alpha1.FleetRollout) bool {
+		return clusterPhase(f, cut.Name) == fleetv1alpha1.ClusterPaused
+	})
+	t.Logf("%s back -> the hub reads it again: %s", cut.Name, time.Since(back).Round(100*time.Millisecond))
+	ro = waitMemberPaused(ctx, t, cut, "5")
+	statusPatch(ctx, t, cut.Client, ro, `{"status":{"pauseConditions":null}}`)
+	ro = waitMemberPaused(ctx, t, last, "5")
+	statusPatch(ctx, t, last.Client, ro, `{"status":{"pauseConditions":null}}`)
 	waitFleetRollout(ctx, t, hub, key, "Succeeded at revision 5", func(f *fleetv1alpha1.FleetRollout) bool {
 		return f.Status.CurrentRevision == 5 && f.Status.Phase == fleetv1alpha1.FleetRolloutSucceeded
 	})
 	t.Logf("%s back -> revision 5 everywhere: %s", cut.Name, time.Since(back).Round(100*time.Millisecond))
-	st, _ := node.Journal().State(fro.Namespace, fro.Name)
+	st, _ = node.Journal().State(fro.Namespace, fro.Name)
 	if p, _ := st.Cluster(cut.Name); p.Progress != journal.ProgressPromoted {
 		t.Errorf("journal: %s is %s in revision 5, want Promoted (never failed)", cut.Name, p.Progress)
+	}
+	if ws := st.Wave("europe"); ws == nil || ws.Gates["europe-healthy"].Verdict != fleetv1alpha1.GatePassed ||
+		ws.Outcome != fleetv1alpha1.WaveSucceeded {
+		t.Errorf("journal: europe %+v, want gate europe-healthy Passed and the wave Succeeded", ws)
 	}
 }

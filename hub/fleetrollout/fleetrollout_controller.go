@@ -33,14 +33,16 @@ limitations under the License.
 // ControllerRevision) again on the failed wave's clusters or on every cluster that took the
 // revision, and journal RollbackCompleted once they are Healthy on it.
 //
+// Analysis and outlier gates are measured by the hub itself (fleetrollout_gates.go): their
+// measurement state lives in status and the reconcile requeues when the next one is due.
+//
 // Operations (fleetrollout_operations.go): a change of spec.paused is journaled (Paused,
 // Resumed); spec.abortRevision naming the current revision is journaled (Aborted) and returns
 // every cluster that took it to the stable revision as RollbackAll does, and the journal keeps
 // the abort in force. ApprovalReconciler (fleetapproval_controller.go) sets each FleetApproval's
 // Accepted condition from the journal.
 //
-// What is not done yet: analysis and outlier gates stay Pending with a message (so a wave with
-// one waits in EvaluatingGates); spec.paused only holds clusters that have not started (member
+// What is not done yet: spec.paused only holds clusters that have not started (member
 // Rollouts are not paused); removing spec.abortRevision does not send the aborted revision out
 // again (a spec change, a new revision, does); the retry annotation is not acted on; clusters
 // that join late or leave maintenance are not brought to the stable revision; member objects
@@ -92,6 +94,9 @@ type Reconciler struct {
 	Gate *leader.Gate
 	// Members gives clients of the member clusters.
 	Members *members.Registry
+	// Providers measures the metrics of analysis and outlier gates (*providers.Registry);
+	// nil leaves such gates unable to run (the Invalid condition says so).
+	Providers Providers
 	// PollInterval is how often members are read while clusters are in flight; zero means
 	// DefaultPollInterval.
 	PollInterval time.Duration
@@ -117,6 +122,8 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 				a := o.(*fleetv1alpha1.FleetApproval)
 				return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: a.Namespace, Name: a.Spec.FleetRollout}}}
 			})).
+		Watches(&fleetv1alpha1.FleetAnalysisTemplate{}, handler.EnqueueRequestsFromMapFunc(r.fleetRolloutsIn),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&fleetv1alpha1.MemberCluster{}, handler.EnqueueRequestsFromMapFunc(r.allFleetRollouts),
 			builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{},
 				reachabilityChanged{}))).
@@ -172,7 +179,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if equality.Semantic.DeepEqual(fro.Status, run.next.Status) {
 		return ctrl.Result{RequeueAfter: requeue}, nil
 	}
-	if err := r.Client.Status().Patch(ctx, run.next, client.MergeFrom(fro)); err != nil {
+	patch := client.MergeFrom(fro)
+	if run.measured {
+		// A status read from a lagging cache would rewind the gate's measurements: refuse it.
+		patch = client.MergeFromWithOptions(fro, client.MergeFromWithOptimisticLock{})
+	}
+	if err := r.Client.Status().Patch(ctx, run.next, patch); err != nil {
 		if apierrors.IsNotFound(err) {
 			return ctrl.Result{}, nil
 		}

@@ -119,21 +119,16 @@ spec:
 //
 // Then revision 3 fails in the first wave under failurePolicy Pause (the fleet stops there,
 // later waves keep revision 2), and revision 4 fails in the second wave under RollbackAll (both
-// waves return to revision 2, the third wave is never touched), and revision 5 holds in the
-// second wave while that member's API server is stopped (Unknown, never healthy) and resumes
-// when it is back; see failure_e2e_test.go.
+// waves return to revision 2, the third wave is never touched), and revision 5 waits in the
+// second wave while that member's API server is stopped in the middle of the wave (Unknown,
+// never healthy, the gate not passed) and resumes when it is back; see failure_e2e_test.go.
 func TestWavesRunInOrder(t *testing.T) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true)))
-	s := newScheme(t)
-	fleet, node := startTestFleet(t, s, regions, true)
-	hub := fleet.Cluster("hub")
+	begin := time.Now()
+	hub, byName, node, _ := startRegionFleet(t, begin)
+
 	ctx, cancel := context.WithTimeout(context.Background(), 170*time.Second)
 	defer cancel()
-	byName := map[string]*harness.Cluster{}
-	for _, r := range regions {
-		byName[r] = fleet.Cluster(r)
-	}
-
 	sightings, stopWatching := watchMembers(ctx, byName)
 	defer stopWatching()
 
@@ -167,7 +162,7 @@ func TestWavesRunInOrder(t *testing.T) {
 	}) {
 		return
 	}
-	t.Run("revision 5 holds while a member is unreachable and resumes when it is back", func(t *testing.T) {
+	t.Run("revision 5 waits while a member is cut off in the middle of its wave and resumes when it is back", func(t *testing.T) {
 		partition(ctx, t, hub.Client, byName, node, fro)
 	})
 }

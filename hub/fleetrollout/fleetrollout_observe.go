@@ -56,17 +56,22 @@ type run struct {
 	outcome outcome
 	// rolledBack is the rollback under way or done, nil if none.
 	rolledBack *rollbackState
+	// measured is set when a gate took measurements: their state goes to status, which must
+	// then be written over the status they were planned from, never over a newer one.
+	measured bool
 }
 
 // outcome is where the run stands, for the conditions and the phase.
 type outcome struct {
-	invalid   string // the problems' message when the spec cannot be carried out
-	succeeded bool
-	failed    bool
-	started   bool
-	aborted   bool              // spec.abortRevision names the revision, or the journal recorded its abort
-	decision  plan.WaveDecision // of the current (or failed) wave
-	wave      string
+	invalid string // the problems' message when the spec cannot be carried out
+	// invalidReason is the Invalid condition's reason; empty means InvalidSpec.
+	invalidReason string
+	succeeded     bool
+	failed        bool
+	started       bool
+	aborted       bool              // spec.abortRevision names the revision, or the journal recorded its abort
+	decision      plan.WaveDecision // of the current (or failed) wave
+	wave          string
 }
 
 func newRun(r *Reconciler, fro *fleetv1alpha1.FleetRollout, term uint64) *run {
@@ -100,7 +105,7 @@ func (u *run) reconcile(ctx context.Context) (time.Duration, error) {
 		if !errors.As(err, &invalid) {
 			return 0, err
 		}
-		u.outcome.invalid = invalid.Error()
+		u.outcome.invalid, u.outcome.invalidReason = invalid.Error(), invalid.reason
 	}
 	u.writeStatus()
 	requeue := u.requeue

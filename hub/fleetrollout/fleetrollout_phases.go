@@ -82,9 +82,13 @@ func (u *run) runWaves(ctx context.Context) error {
 	return nil
 }
 
-// invalidSpecError is a spec the scheduler cannot read (a wave's limits or bake time): the
-// Invalid condition, not a retry.
-type invalidSpecError struct{ err error }
+// invalidSpecError is a spec the scheduler cannot read (a wave's limits or bake time, a gate
+// the hub cannot run): the Invalid condition, with reason InvalidSpec unless reason says
+// otherwise, not a retry.
+type invalidSpecError struct {
+	err    error
+	reason string
+}
 
 func (e *invalidSpecError) Error() string { return e.err.Error() }
 
@@ -117,7 +121,7 @@ func (u *run) runWave(ctx context.Context, w *plan.Wave, st *fleetv1alpha1.WaveS
 	in.States = u.clusterStates(w)
 	d, err := plan.Decide(in)
 	if err != nil {
-		return false, &invalidSpecError{err}
+		return false, &invalidSpecError{err: err}
 	}
 	var results map[string]gates.Result
 	if d.Phase == fleetv1alpha1.WaveEvaluatingGates {
@@ -127,7 +131,7 @@ func (u *run) runWave(ctx context.Context, w *plan.Wave, st *fleetv1alpha1.WaveS
 		}
 		in.Gates = verdict
 		if d, err = plan.Decide(in); err != nil {
-			return false, &invalidSpecError{err}
+			return false, &invalidSpecError{err: err}
 		}
 	}
 
@@ -184,7 +188,9 @@ func (u *run) runWave(ctx context.Context, w *plan.Wave, st *fleetv1alpha1.WaveS
 	case fleetv1alpha1.WaveProgressing:
 		u.poll = u.poll || d.Counts.InFlight+d.Counts.Unknown+len(d.Start) > 0
 	case fleetv1alpha1.WaveEvaluatingGates:
-		u.poll = u.poll || d.Reason == fleetv1alpha1.ReasonEvaluatingGates
+		// Aggregate gates waiting for clusters read the members again soon; analysis and
+		// outlier gates asked for a requeue when their next measurement is due.
+		u.poll = u.poll || (d.Reason == fleetv1alpha1.ReasonEvaluatingGates && waitingForClusters(results))
 	}
 	return false, nil
 }
@@ -267,7 +273,10 @@ func (u *run) evaluateGates(ctx context.Context, w *plan.Wave, leftOut []string)
 				continue
 			}
 		}
-		res := u.evaluateGate(g, w, leftOut)
+		res, err := u.evaluateGate(ctx, g, w, leftOut)
+		if err != nil {
+			return nil, "", err
+		}
 		results[g.gate.Name] = res
 		verdicts = append(verdicts, res.Verdict)
 		if final(res.Verdict) {
@@ -283,9 +292,12 @@ func (u *run) evaluateGates(ctx context.Context, w *plan.Wave, leftOut []string)
 }
 
 // evaluateGate evaluates one gate. Aggregate gates count the wave's clusters (a wave gate) or
-// every cluster dispatched so far in this revision (a fleet gate).
-func (u *run) evaluateGate(g namedGate, w *plan.Wave, leftOut []string) gates.Result {
+// every cluster dispatched so far in this revision (a fleet gate); analysis and outlier gates
+// take their measurements (fleetrollout_gates.go).
+func (u *run) evaluateGate(ctx context.Context, g namedGate, w *plan.Wave, leftOut []string) (gates.Result, error) {
 	switch {
+	case g.gate.Analysis != nil, g.gate.Outlier != nil:
+		return u.evaluateMetricGate(ctx, g, w, leftOut)
 	case g.gate.Aggregate != nil:
 		skip := map[string]bool{}
 		for _, c := range leftOut {
@@ -309,11 +321,20 @@ func (u *run) evaluateGate(g namedGate, w *plan.Wave, leftOut []string) gates.Re
 				verdicts[c] = gates.VerdictOf(v.Phase)
 			}
 		}
-		return gates.Aggregate(g.gate.Aggregate, counted, verdicts)
+		return gates.Aggregate(g.gate.Aggregate, counted, verdicts), nil
 	default:
-		return gates.Result{Verdict: fleetv1alpha1.GatePending,
-			Message: "analysis and outlier gates are not evaluated by this hub version yet"}
+		return gates.Result{Verdict: fleetv1alpha1.GateError, Message: "the gate sets none of aggregate, analysis or outlier"}, nil
 	}
+}
+
+// waitingForClusters is true when an aggregate gate waits for clusters without a verdict.
+func waitingForClusters(results map[string]gates.Result) bool {
+	for _, r := range results {
+		if r.Verdict == fleetv1alpha1.GatePending {
+			return true
+		}
+	}
+	return false
 }
 
 // gateStatuses are the wave's gate verdicts: journaled ones, else this run's results, else
@@ -335,15 +356,18 @@ func (u *run) gateStatuses(w *plan.Wave, ws *journal.WaveState, results map[stri
 			}
 		}
 		var res gates.Result
-		switch j, ok := journaledGate(ws, g.gate.Name); {
-		case ok:
+		r, evaluated := results[g.gate.Name]
+		j, journaled := journaledGate(ws, g.gate.Name)
+		switch {
+		case evaluated: // this reconcile's result, journaled already if it is final
+			res = r
+		case journaled:
 			res = gates.Result{Verdict: j.Verdict, Message: j.Message, Measurements: j.Measurements}
-		default:
-			if r, ok := results[g.gate.Name]; ok {
-				res = r
-			} else {
-				res = gates.Result{Verdict: fleetv1alpha1.GatePending, Message: "evaluated after the wave and its bake time"}
+			if pg := u.previousGate(w.Name, g.gate.Name); pg != nil {
+				res.Analysis = pg.Analysis // the measurements that led to the journaled verdict
 			}
+		default:
+			res = gates.Result{Verdict: fleetv1alpha1.GatePending, Message: "evaluated after the wave and its bake time"}
 		}
 		out = append(out, res.Status(g.gate.Name, g.fleet, p, now))
 	}

@@ -108,7 +108,11 @@ func (u *run) setConditions() {
 	d := &o.decision
 	switch {
 	case o.invalid != "":
-		set(fleetv1alpha1.ConditionInvalid, true, fleetv1alpha1.ReasonInvalidSpec, o.invalid)
+		reason := o.invalidReason
+		if reason == "" {
+			reason = fleetv1alpha1.ReasonInvalidSpec
+		}
+		set(fleetv1alpha1.ConditionInvalid, true, reason, o.invalid)
 		set(fleetv1alpha1.ConditionReady, false, fleetv1alpha1.ReasonInvalidSpec, o.invalid)
 		set(fleetv1alpha1.ConditionProgressing, false, fleetv1alpha1.ReasonInvalidSpec, o.invalid)
 		set(fleetv1alpha1.ConditionStalled, true, fleetv1alpha1.ReasonInvalidSpec, o.invalid)

@@ -36,6 +36,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
+	"github.com/flotilla-io/flotilla/analysis/providers"
 	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
 	rolloutsv1alpha1 "github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
 	"github.com/flotilla-io/flotilla/federation"
@@ -60,18 +61,66 @@ func newScheme(t *testing.T) *runtime.Scheme {
 	return s
 }
 
-// startManager starts mgr until the test ends.
-func startManager(t *testing.T, mgr ctrl.Manager) {
+// startRegionFleet starts a hub and one member per region (full control planes, one kwok
+// node each); registers each member with the hub, with the spoke chart's fencing policy in its
+// API server and the spoke agent running against it; and starts the hub controllers leading a
+// one-node raft group. begin is when the test began, for the log.
+// The returned restartHub stops the hub controllers, calls whileStopped, and starts new ones,
+// with nothing kept in memory: they resume from the hub's objects and the journal, as a new
+// leader does.
+func startRegionFleet(t *testing.T, begin time.Time) (hub *harness.Cluster, byName map[string]*harness.Cluster, node *raft.Node,
+	restartHub func(whileStopped func())) {
+	t.Helper()
+	s := newScheme(t)
+	specs := []harness.ClusterSpec{{Name: "hub", CRDDirs: []string{harness.HubCRDDir}}}
+	for _, r := range regions {
+		specs = append(specs, harness.ClusterSpec{Name: r, Nodes: 1, CRDDirs: []string{harness.SpokeCRDDir}})
+	}
+	fleet := harness.NewFleet(t, harness.FleetOptions{Scheme: s, Clusters: specs})
+	t.Logf("fleet of %d clusters up in %s", len(specs), time.Since(begin).Round(100*time.Millisecond))
+	hub = fleet.Cluster("hub")
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	createNamespace(ctx, t, hub.Client, systemNamespace)
+	createNamespace(ctx, t, hub.Client, appNamespace)
+	byName = map[string]*harness.Cluster{}
+	for _, r := range regions {
+		m := fleet.Cluster(r)
+		byName[r] = m
+		createNamespace(ctx, t, m.Client, appNamespace)
+		installFencing(ctx, t, m.Client)
+		register(ctx, t, hub.Client, m, r)
+		startSpoke(t, s, m)
+	}
+	node = startRaft(t)
+	stop := startHub(t, s, hub, node)
+	restartHub = func(whileStopped func()) {
+		stop()
+		whileStopped()
+		stop = startHub(t, s, hub, node)
+	}
+	return hub, byName, node, restartHub
+}
+
+// startManager starts mgr until the test ends, or until the returned stop is called (which
+// waits for the manager to stop).
+func startManager(t *testing.T, mgr ctrl.Manager) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("manager: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 // startSpoke runs the spoke's Rollout controller in-process against one member.
@@ -111,10 +160,13 @@ func startRaft(t *testing.T) *raft.Node {
 	return node
 }
 
-// startHub runs the MemberCluster and FleetRollout controllers in-process against the hub.
-func startHub(t *testing.T, s *runtime.Scheme, hub *harness.Cluster, node *raft.Node) {
+// startHub runs the MemberCluster and FleetRollout controllers in-process against the hub,
+// until the test ends or stop is called.
+func startHub(t *testing.T, s *runtime.Scheme, hub *harness.Cluster, node *raft.Node) (stop func()) {
 	t.Helper()
-	mgr, err := ctrl.NewManager(hub.Config, ctrl.Options{Scheme: s, Metrics: metricsserver.Options{BindAddress: "0"}})
+	// A restarted hub (startRegionFleet's restartHub) registers its controllers' names again.
+	mgr, err := ctrl.NewManager(hub.Config, ctrl.Options{Scheme: s, Metrics: metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,45 +180,14 @@ func startHub(t *testing.T, s *runtime.Scheme, hub *harness.Cluster, node *raft.
 		t.Fatal(err)
 	}
 	r := &fleetrollout.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Raft: node, Gate: gate,
-		Members: reg, PollInterval: 500 * time.Millisecond}
+		Members: reg, PollInterval: 500 * time.Millisecond, Providers: providers.New(providers.Deps{})}
 	if err := r.SetupWithManager(context.Background(), mgr); err != nil {
 		t.Fatal(err)
 	}
 	if err := (&fleetrollout.ApprovalReconciler{Client: mgr.GetClient(), Raft: node, Gate: gate}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
-	startManager(t, mgr)
-}
-
-// startTestFleet starts a hub and one member cluster per region (one kwok node each), each
-// member with the namespace shop, registered in the hub (label region), its spoke agent and,
-// with fencing, the spoke chart's fencing policy; then the hub controllers on a single-node
-// raft group. It returns the fleet and the raft node.
-func startTestFleet(t *testing.T, s *runtime.Scheme, regions []string, fencing bool) (*harness.Fleet, *raft.Node) {
-	t.Helper()
-	begin := time.Now()
-	specs := []harness.ClusterSpec{{Name: "hub", CRDDirs: []string{harness.HubCRDDir}}}
-	for _, r := range regions {
-		specs = append(specs, harness.ClusterSpec{Name: r, Nodes: 1, CRDDirs: []string{harness.SpokeCRDDir}})
-	}
-	fleet := harness.NewFleet(t, harness.FleetOptions{Scheme: s, Clusters: specs})
-	t.Logf("fleet of %d clusters up in %s", len(specs), time.Since(begin).Round(100*time.Millisecond))
-	hub := fleet.Cluster("hub")
-	ctx := t.Context()
-	createNamespace(ctx, t, hub.Client, systemNamespace)
-	createNamespace(ctx, t, hub.Client, appNamespace)
-	for _, r := range regions {
-		m := fleet.Cluster(r)
-		createNamespace(ctx, t, m.Client, appNamespace)
-		if fencing {
-			installFencing(ctx, t, m.Client)
-		}
-		register(ctx, t, hub.Client, m, r)
-		startSpoke(t, s, m)
-	}
-	node := startRaft(t)
-	startHub(t, s, hub, node)
-	return fleet, node
+	return startManager(t, mgr)
 }
 
 // register makes a member known to the hub as hack/fleet does: a kubeconfig Secret in

@@ -39,7 +39,7 @@ import (
 	"github.com/flotilla-io/flotilla/test/harness"
 )
 
-// TestOperations drives a FleetRollout on a hub and two member clusters (full control planes,
+// TestOperations drives a FleetRollout on a hub and three member clusters (full control planes,
 // the spoke agent in each, the hub controllers on a single-node raft group) with the kubectl
 // plugin, as a person would, and checks what the hub makes of each operation:
 //   - fleet approve: the hub takes the FleetApproval (Accepted True, the approver journaled)
@@ -49,11 +49,10 @@ import (
 //     of revision 2 starts no cluster;
 //   - fleet abort: journaled as Aborted, then every cluster that took revision 2 returns to
 //     revision 1 (RollbackStarted, RollbackCompleted) and the FleetRollout is RolledBack, while
-//     the wave that had not started never gets revision 2.
+//     the clusters of the wave that had not started never get revision 2.
 func TestOperations(t *testing.T) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true)))
-	fleet, node := startTestFleet(t, newScheme(t), regions[:2], false)
-	hub := fleet.Cluster("hub")
+	hub, byName, node, _ := startRegionFleet(t, time.Now())
 	ctx, cancel := context.WithTimeout(context.Background(), 170*time.Second)
 	defer cancel()
 
@@ -134,7 +133,7 @@ func TestOperations(t *testing.T) {
 	if journaled(journal.Resumed, 2) == nil {
 		t.Errorf("the journal has no Resumed decision for revision 2:\n%s", describe(history()))
 	}
-	waitMemberImage(ctx, t, fleet.Cluster("us-east"), "2", "example.com/checkout:v2")
+	waitMemberImage(ctx, t, byName["us-east"], "2", "example.com/checkout:v2")
 
 	// Abort revision 2: us-east returns to revision 1; eu-west never gets revision 2.
 	kubectl("fleet", "abort", "checkout")
@@ -148,11 +147,13 @@ func TestOperations(t *testing.T) {
 	if got.Status.StableRevision != 1 || got.Status.Waves[0].Phase != fleetv1alpha1.WaveRolledBack || got.Status.Waves[1].Phase != fleetv1alpha1.WavePending {
 		t.Errorf("stableRevision %d, waves %+v: want 1, RolledBack, Pending", got.Status.StableRevision, got.Status.Waves)
 	}
-	waitMemberImage(ctx, t, fleet.Cluster("us-east"), "1", "example.com/checkout:v1")
-	ro := &rolloutsv1alpha1.Rollout{}
-	if err := fleet.Cluster("eu-west").Client.Get(ctx, client.ObjectKey{Namespace: appNamespace, Name: "checkout"}, ro); err != nil ||
-		ro.Annotations[federation.RevisionAnnotation] != "1" {
-		t.Errorf("eu-west: %v, revision %q; want its Rollout still at revision 1", err, ro.Annotations[federation.RevisionAnnotation])
+	waitMemberImage(ctx, t, byName["us-east"], "1", "example.com/checkout:v1")
+	for _, r := range []string{"eu-west", "ap-south"} {
+		ro := &rolloutsv1alpha1.Rollout{}
+		if err := byName[r].Client.Get(ctx, client.ObjectKey{Namespace: appNamespace, Name: "checkout"}, ro); err != nil ||
+			ro.Annotations[federation.RevisionAnnotation] != "1" {
+			t.Errorf("%s: %v, revision %q; want its Rollout still at revision 1", r, err, ro.Annotations[federation.RevisionAnnotation])
+		}
 	}
 	var order []string
 	for _, e := range history() {

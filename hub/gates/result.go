@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
+	rolloutsv1alpha1 "github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
 	"github.com/flotilla-io/flotilla/hub/journal"
 )
 
@@ -39,6 +40,9 @@ type Result struct {
 	Failed []string
 	// NoData names the judged clusters that had no verdict or no measurement, sorted.
 	NoData []string
+	// Analysis is the state of an analysis or outlier gate's measurements, kept in status
+	// (GateStatus.analysis); nil for an aggregate gate.
+	Analysis *rolloutsv1alpha1.AnalysisRunStatus
 }
 
 // Journal returns the result as the journal's GateEvaluated payload.
@@ -52,6 +56,9 @@ func (r *Result) Journal(name string, fleet bool) journal.Gate {
 func (r *Result) Status(name string, fleet bool, prev *fleetv1alpha1.GateStatus, now metav1.Time) fleetv1alpha1.GateStatus {
 	st := fleetv1alpha1.GateStatus{Name: name, Fleet: fleet, Verdict: r.Verdict, Message: r.Message,
 		Measurements: append([]fleetv1alpha1.GateMeasurement(nil), r.Measurements...), LastTransitionTime: &now}
+	if r.Analysis != nil {
+		st.Analysis = r.Analysis.DeepCopy()
+	}
 	if prev != nil && prev.Verdict == r.Verdict && prev.LastTransitionTime != nil {
 		t := *prev.LastTransitionTime
 		st.LastTransitionTime = &t

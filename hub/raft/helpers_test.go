@@ -20,6 +20,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -131,7 +132,7 @@ func (c *testCluster) config(id string, tlsMaterial *PeerTLS) Config {
 		cfg.DataDir, cfg.BindAddr = dir, c.addrs[id]
 	} else {
 		ln := listen(c.t)
-		cfg.DataDir, cfg.Listener = c.t.TempDir(), ln
+		cfg.DataDir, cfg.Listener = filepath.Join(c.t.TempDir(), "data", id), ln // created by New
 		c.dirs[id], c.addrs[id] = cfg.DataDir, ln.Addr().String()
 	}
 	if c.tune != nil {

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -99,6 +100,10 @@ func New(cfg Config) (n *Node, err error) {
 		}
 	}()
 
+	// A fresh replica's data directory may not exist yet; raft state is private to the hub.
+	if err = os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the raft data directory: %w", err)
+	}
 	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
 	if err != nil {
 		return nil, fmt.Errorf("opening raft log store in %s: %w", cfg.DataDir, err)

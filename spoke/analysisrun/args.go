@@ -4,45 +4,26 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/flotilla-io/flotilla/analysis"
-	"github.com/flotilla-io/flotilla/analysis/providers/credentials"
 	"github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
+	"github.com/flotilla-io/flotilla/internal/kubesecret"
 )
 
 // SecretReader reads Secrets for the metric providers (Datadog's keys, a New Relic profile)
 // through Reader, which should be the manager's API reader: Secrets are read live when a
 // measurement needs them and never cached, so the spoke holds no informer over every Secret
 // of the cluster.
-type SecretReader struct {
-	Reader client.Reader
-}
-
-var _ credentials.SecretReader = SecretReader{}
-
-// SecretData returns the data of the Secret namespace/name; a missing Secret is an error
-// that wraps credentials.ErrNotFound.
-func (s SecretReader) SecretData(ctx context.Context, namespace, name string) (map[string][]byte, error) {
-	secret := &corev1.Secret{}
-	if err := s.Reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, secret); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("secret %s/%s: %w", namespace, name, credentials.ErrNotFound)
-		}
-		return nil, fmt.Errorf("reading Secret %s/%s: %w", namespace, name, err)
-	}
-	return secret.Data, nil
-}
+type SecretReader = kubesecret.Reader
 
 // argResolver resolves the valueFrom arguments of one run: secretKeyRef from Secrets read
 // live, fieldRef from the Rollout the run belongs to.
@@ -59,18 +40,7 @@ var _ analysis.ArgResolver = argResolver{}
 // Secret returns the value of key in the Secret namespace/name. A missing Secret or key
 // wraps analysis.ErrNotFound, which makes the run an InvalidSpec.
 func (a argResolver) Secret(ctx context.Context, namespace, name, key string) (string, error) {
-	data, err := SecretReader{Reader: a.secrets}.SecretData(ctx, namespace, name)
-	if errors.Is(err, credentials.ErrNotFound) {
-		return "", fmt.Errorf("no such Secret: %w", analysis.ErrNotFound)
-	}
-	if err != nil {
-		return "", err
-	}
-	v, ok := data[key]
-	if !ok {
-		return "", fmt.Errorf("the Secret has no such key: %w", analysis.ErrNotFound)
-	}
-	return string(v), nil
+	return kubesecret.Reader{Reader: a.secrets}.ArgValue(ctx, namespace, name, key)
 }
 
 // Field returns the value at path of the Rollout the run belongs to: its controller, or the

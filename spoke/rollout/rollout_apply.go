@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -23,25 +24,69 @@ import (
 // apply carries out the plan's actions in order and stops at the first error. It returns
 // how many were applied. Every action is idempotent: an object that already exists (the
 // cache lagging our own write) counts as created.
-func (r *Reconciler) apply(ctx context.Context, ro *v1alpha1.Rollout, actions []engine.Action) (int, error) {
-	var router trafficrouting.Router
-	routerFor := func() (trafficrouting.Router, error) {
-		if router != nil {
-			return router, nil
-		}
-		if r.Routers == nil {
-			return nil, trafficrouting.Invalid("trafficRouting", "this agent was started without traffic routers")
-		}
-		var err error
-		router, err = r.Routers(r.Client, ro)
-		return router, err
-	}
+func (r *Reconciler) apply(ctx context.Context, ro *v1alpha1.Rollout, actions []engine.Action, routerFor func() (trafficrouting.Router, error)) (int, error) {
 	for i, a := range actions {
 		if err := r.applyOne(ctx, ro, a, routerFor); err != nil {
 			return i, fmt.Errorf("%s: %w", a, err)
 		}
 	}
 	return len(actions), nil
+}
+
+// lazyRouter returns a function that builds ro's router on first use and then returns the
+// same one, so that one reconcile builds it at most once and only when it needs it.
+func (r *Reconciler) lazyRouter(ro *v1alpha1.Rollout) func() (trafficrouting.Router, error) {
+	var (
+		router trafficrouting.Router
+		err    error
+		built  bool
+	)
+	return func() (trafficrouting.Router, error) {
+		if built {
+			return router, err
+		}
+		built = true
+		if r.Routers == nil {
+			err = trafficrouting.Invalid("trafficRouting", "this agent was started without traffic routers")
+			return nil, err
+		}
+		router, err = r.Routers(r.Client, ro)
+		return router, err
+	}
+}
+
+// verifyWeights asks the routers whether their data plane applies the weights that
+// status.canary.weights records, and puts the answer in obs for the engine. Weights already
+// verified are not asked about again. A router that cannot be built or asked counts as not
+// verified: an unreachable data plane never lets a step complete.
+func verifyWeights(ctx context.Context, ro *v1alpha1.Rollout, obs *engine.Observed, routerFor func() (trafficrouting.Router, error)) {
+	c := ro.Spec.Strategy.Canary
+	if c == nil || c.TrafficRouting == nil || ro.Status.Canary == nil || ro.Status.Canary.Weights == nil {
+		return
+	}
+	w := ro.Status.Canary.Weights
+	if w.Verified != nil && *w.Verified {
+		obs.WeightsVerified = w.Verified
+		return
+	}
+	unverified := func(msg string) {
+		obs.WeightsVerified = ptr.To(false)
+		obs.WeightsUnverified = msg
+	}
+	rt, err := routerFor()
+	if err != nil {
+		unverified(err.Error())
+		return
+	}
+	v, err := rt.VerifyWeight(ctx, w.Canary.Weight, w.Additional...)
+	switch {
+	case err != nil:
+		unverified("verifying the weight: " + err.Error())
+	case v == trafficrouting.VerificationVerified:
+		obs.WeightsVerified = ptr.To(true)
+	case v == trafficrouting.VerificationPending:
+		unverified("")
+	}
 }
 
 func (r *Reconciler) applyOne(ctx context.Context, ro *v1alpha1.Rollout, a engine.Action, routerFor func() (trafficrouting.Router, error)) error {

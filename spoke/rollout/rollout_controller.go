@@ -41,6 +41,9 @@ type Reconciler struct {
 	// Routers builds the traffic router of a Rollout; nil means none is available, and a
 	// Rollout with trafficRouting reports that as a condition.
 	Routers RouterBuilder
+	// RouterErrorRetry is how long a Rollout waits before it tries again after a router
+	// error a person must fix (a missing object, route or CRD); zero means 30s.
+	RouterErrorRetry time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// MaxConcurrentReconciles bounds the Rollouts reconciled at once.
@@ -121,10 +124,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	routerFor := r.lazyRouter(ro)
+	verifyWeights(ctx, ro, &obs, routerFor)
 	plan := engine.Reconcile(ro, obs)
 	plan.Status.Term = term
 
-	applied, applyErr := r.apply(ctx, ro, plan.Actions)
+	applied, applyErr := r.apply(ctx, ro, plan.Actions, routerFor)
 	if applyErr != nil {
 		log.Error(applyErr, "applying the plan", "applied", applied, "of", len(plan.Actions))
 		reason := "ActionFailed"
@@ -135,16 +140,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		// Keep the status the engine started from: its steps are not done. Say why.
 		if err := r.patchStatus(ctx, ro, func(st *v1alpha1.RolloutStatus) {
 			st.Term = term
-			meta.SetStatusCondition(&st.Conditions, metav1.Condition{
-				Type: v1alpha1.RolloutProgressing, Status: metav1.ConditionFalse,
-				Reason: reason, Message: applyErr.Error(), ObservedGeneration: ro.Generation,
-			})
+			types := []string{v1alpha1.RolloutProgressing}
+			if reason != "ActionFailed" {
+				// The router's own condition says so too.
+				types = append(types, v1alpha1.RolloutTrafficRouted)
+			}
+			for _, typ := range types {
+				meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+					Type: typ, Status: metav1.ConditionFalse,
+					Reason: reason, Message: applyErr.Error(), ObservedGeneration: ro.Generation,
+				})
+			}
 		}); err != nil {
 			return reconcile.Result{}, errors.Join(applyErr, err)
 		}
 		if reason != "ActionFailed" {
 			// A router problem a person must fix: look again later, without hammering.
-			return reconcile.Result{RequeueAfter: 30 * time.Second}, nil
+			return reconcile.Result{RequeueAfter: r.routerErrorRetry()}, nil
 		}
 		return reconcile.Result{}, applyErr
 	}
@@ -173,6 +185,13 @@ func (r *Reconciler) patchStatus(ctx context.Context, ro *v1alpha1.Rollout, muta
 		return fmt.Errorf("patching status: %w", err)
 	}
 	return nil
+}
+
+func (r *Reconciler) routerErrorRetry() time.Duration {
+	if r.RouterErrorRetry > 0 {
+		return r.RouterErrorRetry
+	}
+	return 30 * time.Second
 }
 
 func (r *Reconciler) now() time.Time {

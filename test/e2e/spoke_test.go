@@ -35,15 +35,29 @@ import (
 type member struct {
 	c          client.Client
 	kubeconfig string
+	cluster    *harness.Cluster
 }
 
-func startMember(t *testing.T) member {
+// memberOptions add to a member what some tests need: vendor CRDs, and router settings
+// that depend on the running cluster (a data plane that reads it).
+type memberOptions struct {
+	crdDirs []string
+	routers func(*harness.Cluster) routers.Options
+}
+
+func startMember(t *testing.T) member { return startMemberWith(t, memberOptions{}) }
+
+func startMemberWith(t *testing.T, opts memberOptions) member {
 	t.Helper()
 	s := plugin.Scheme()
 	fleet := harness.NewFleet(t, harness.FleetOptions{Scheme: s, Clusters: []harness.ClusterSpec{{
-		Name: "member", Nodes: 3, CRDDirs: []string{harness.SpokeCRDDir},
+		Name: "member", Nodes: 3, CRDDirs: append([]string{harness.SpokeCRDDir}, opts.crdDirs...),
 	}}})
 	cl := fleet.Clusters[0]
+	var ro routers.Options
+	if opts.routers != nil {
+		ro = opts.routers(cl)
+	}
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapcore.InfoLevel)))
 	mgr, err := ctrl.NewManager(cl.Config, ctrl.Options{
 		Scheme: s, Metrics: metricsserver.Options{BindAddress: "0"},
@@ -55,7 +69,7 @@ func startMember(t *testing.T) member {
 	}
 	r := &rollout.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
-		Recorder: mgr.GetEventRecorder("flotilla-spoke"), Routers: routers.New,
+		Recorder: mgr.GetEventRecorder("flotilla-spoke"), Routers: routers.Builder(ro),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
@@ -80,7 +94,7 @@ func startMember(t *testing.T) member {
 			t.Errorf("manager: %v", err)
 		}
 	})
-	return member{c: cl.Client, kubeconfig: cl.KubeconfigPath}
+	return member{c: cl.Client, kubeconfig: cl.KubeconfigPath, cluster: cl}
 }
 
 // kubectlFlotilla runs `kubectl flotilla -n NS ARGS` in-process against the member.

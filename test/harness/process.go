@@ -183,6 +183,34 @@ func (p *Process) Stop(ctx context.Context) error {
 	}
 }
 
+// Kill sends SIGKILL to the process alone (not its group), as a crash would end it, and waits
+// until it is reaped. It fails if the process had already exited: a test that means to kill a
+// running process must not miss that it died on its own.
+func (p *Process) Kill() error {
+	if err := p.Signal(syscall.SIGKILL); err != nil {
+		return err
+	}
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("%s: still not reaped 10s after SIGKILL (state %s)", p, procState(p.Pid()))
+	}
+}
+
+// Signal sends sig to the process alone (not its group), for example SIGSTOP and SIGCONT to
+// freeze and thaw it. It fails if the process had already exited.
+func (p *Process) Signal(sig syscall.Signal) error {
+	if exited, err := p.Exited(); exited {
+		return fmt.Errorf("%s had already exited (%w); log %s ends with:\n%s", p, err, p.LogPath(), p.LogTail(30))
+	}
+	// Not reaped yet, so the pid is still this process's.
+	if err := syscall.Kill(p.Pid(), sig); err != nil {
+		return fmt.Errorf("signal %v to %s: %w", sig, p, err)
+	}
+	return nil
+}
+
 // signalGroup signals the process group whose id is the child's pid, as long as the child
 // has not been reaped: until then its pid (and so the group id) cannot belong to anyone
 // else. After the reap nothing is sent, so a recycled pid is never hit.

@@ -18,8 +18,10 @@ package harness
 
 import (
 	"context"
+	"math/rand/v2"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -158,4 +160,21 @@ func Namespace(t testing.TB, c client.Client) string {
 		}
 	})
 	return ns.Name
+}
+
+// SeededRand returns a random source seeded from the environment variable env (a whole
+// number), or from def when it is not set, and logs the seed and how to repeat the run with
+// it, so that a test that chooses its kill points or timings at random can be replayed.
+func SeededRand(t testing.TB, env string, def uint64) *rand.Rand {
+	t.Helper()
+	seed := def
+	if s := os.Getenv(env); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("%s=%q: %v", env, s, err)
+		}
+		seed = v
+	}
+	t.Logf("seed %d (set %s=%d to repeat)", seed, env, seed)
+	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 }

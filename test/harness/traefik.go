@@ -36,6 +36,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // TraefikBinary is where hack/tools/traefik/build.sh puts Traefik, relative to the repo root.
@@ -202,6 +203,22 @@ func (tr *Traefik) WaitService(t testing.TB, id string) {
 	}
 }
 
+// WaitServiceGone polls Traefik's API (at most for a minute) until it no longer runs the
+// HTTP service id.
+func (tr *Traefik) WaitServiceGone(t testing.TB, id string) {
+	t.Helper()
+	err := WaitFor(context.Background(), "Traefik to drop service "+id, time.Minute, func(ctx context.Context) (bool, string, error) {
+		_, err := tr.getAPI(ctx, "/api/http/services/"+id)
+		if err == nil {
+			return false, "Traefik still runs it", nil
+		}
+		return strings.Contains(err.Error(), "404"), err.Error(), nil
+	})
+	if err != nil {
+		t.Fatalf("%v\ntraefik log ends with:\n%s", err, tr.LogTail(20))
+	}
+}
+
 func (tr *Traefik) getAPI(ctx context.Context, path string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, tr.APIURL+path, nil)
 	if err != nil {
@@ -352,6 +369,22 @@ func StartHTTPBackend(t testing.TB, body string) *HTTPBackend {
 		_ = srv.Shutdown(ctx)
 	})
 	return b
+}
+
+// CreateBackendService creates the Service name in namespace for backend b: an
+// ExternalName for localhost on b's port, since the API server refuses loopback
+// EndpointSlices. Traefik reaches it with allowExternalNameServices.
+func CreateBackendService(t testing.TB, c client.Client, namespace, name string, b *HTTPBackend) {
+	t.Helper()
+	CreateYAML(t, c, namespace, fmt.Sprintf(`
+apiVersion: v1
+kind: Service
+metadata: {name: %s}
+spec:
+  type: ExternalName
+  externalName: localhost
+  ports: [{port: %d}]
+`, name, b.Port))
 }
 
 // WaitSettled returns count() once it has not changed for half a second, waiting at most

@@ -40,6 +40,8 @@ const SuccessRateQuery = `sum(rate(http_requests_total{code!~"5.."}[5s])) / sum(
 // after it was set.
 type Exporter struct {
 	srv *httptest.Server
+	// labels are extra labels on every series, such as cluster="us-east", rendered.
+	labels string
 
 	mu        sync.Mutex
 	errorRate float64
@@ -53,6 +55,17 @@ func NewExporter(t testing.TB) *Exporter {
 	e := &Exporter{}
 	e.srv = httptest.NewServer(http.HandlerFunc(e.serve))
 	t.Cleanup(e.srv.Close)
+	return e
+}
+
+// NewClusterExporter starts an exporter like NewExporter whose series also carry the label
+// cluster=<cluster>, as a member cluster's metrics do in a fleet-wide Prometheus or Thanos.
+func NewClusterExporter(t testing.TB, cluster string) *Exporter {
+	t.Helper()
+	e := NewExporter(t)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.labels = fmt.Sprintf("cluster=%q,", cluster)
 	return e
 }
 
@@ -88,11 +101,11 @@ func (e *Exporter) serve(w http.ResponseWriter, r *http.Request) {
 	e.scrapes++
 	e.errs += RequestsPerScrape * e.errorRate
 	e.ok += RequestsPerScrape * (1 - e.errorRate)
-	ok, errs := e.ok, e.errs
+	ok, errs, labels := e.ok, e.errs, e.labels
 	e.mu.Unlock()
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	fmt.Fprintf(w, "# HELP http_requests_total Requests served, by status code.\n")
 	fmt.Fprintf(w, "# TYPE http_requests_total counter\n")
-	fmt.Fprintf(w, "http_requests_total{code=\"200\"} %s\n", strconv.FormatFloat(ok, 'f', -1, 64))
-	fmt.Fprintf(w, "http_requests_total{code=\"500\"} %s\n", strconv.FormatFloat(errs, 'f', -1, 64))
+	fmt.Fprintf(w, "http_requests_total{%scode=\"200\"} %s\n", labels, strconv.FormatFloat(ok, 'f', -1, 64))
+	fmt.Fprintf(w, "http_requests_total{%scode=\"500\"} %s\n", labels, strconv.FormatFloat(errs, 'f', -1, 64))
 }

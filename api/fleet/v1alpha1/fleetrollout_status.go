@@ -2,6 +2,8 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	rolloutsv1alpha1 "github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
 )
 
 // FleetRolloutPhase summarizes a FleetRollout's conditions in one word for people and printer
@@ -238,6 +240,14 @@ type GateStatus struct {
 	// lastTransitionTime is when the verdict last changed.
 	// +optional
 	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`
+
+	// analysis is the state of an analysis or outlier gate's measurements, in the form of an
+	// AnalysisRun's status: the hub takes them on its own schedule (initialDelay, interval,
+	// count) and keeps that schedule here, so that a new hub leader resumes the measurements
+	// where the last one stopped. For an outlier gate each metric is named after the cluster
+	// it measures.
+	// +optional
+	Analysis *rolloutsv1alpha1.AnalysisRunStatus `json:"analysis,omitempty"`
 }
 
 // GateMeasurement is one value a gate measured or computed, kept as a string so that numbers

@@ -136,6 +136,17 @@ func (e *engine) stepDone(idx int32, s *v1alpha1.CanaryStep) bool {
 		e.wait("setting the canary weight to %d", *s.SetWeight)
 		return false
 	}
+	// A router that can report what its data plane applies holds the step until it has
+	// applied the recorded weight; routerTraffic has the routers asked again after
+	// VerifyWeightRetry.
+	if s.SetWeight != nil && c.TrafficRouting != nil && e.obs.WeightsVerified != nil && !*e.obs.WeightsVerified {
+		msg := fmt.Sprintf("waiting for weight verification: the router has not applied weight %d yet", *s.SetWeight)
+		if e.obs.WeightsUnverified != "" {
+			msg += " (" + e.obs.WeightsUnverified + ")"
+		}
+		e.wait("%s", msg)
+		return false
+	}
 	if s.Pause != nil && !e.pauseStep(s.Pause) {
 		e.wait("paused at step %d (%s)", idx+1, stepString(s))
 		return false
@@ -445,6 +456,11 @@ func (e *engine) routerTraffic(cur, next int32, additional []v1alpha1.WeightDest
 		Stable:     v1alpha1.WeightDestination{Weight: max(stableWeight, 0), ServiceName: c.StableService, PodTemplateHash: stableHash},
 		Additional: additional,
 	}
+	e.st.Canary.Weights.Verified = e.verified(prevW, e.st.Canary.Weights)
+	if v := e.st.Canary.Weights.Verified; v != nil && !*v {
+		// Weights a router has not applied yet: ask it again after a bounded delay.
+		e.requeueAt(e.now.Add(VerifyWeightRetry))
+	}
 	want := int32(0)
 	if !steady {
 		want = e.targetWeight(*e.st.CurrentStepIndex, e.st.Abort)
@@ -456,6 +472,23 @@ func (e *engine) routerTraffic(cur, next int32, additional []v1alpha1.WeightDest
 		e.setCondition(v1alpha1.RolloutTrafficRouted, metav1.ConditionFalse, v1alpha1.RolloutReasonUpdateInProgress,
 			fmt.Sprintf("the canary gets %d of %d, on its way to %d", next, m, want))
 	}
+}
+
+// VerifyWeightRetry is how long a setWeight step waits before the routers are asked again
+// whether their data plane applies the weight.
+const VerifyWeightRetry = 5 * time.Second
+
+// verified is status.canary.weights.verified for the weights next: what the routers said of
+// the recorded weights while they stay the same; for new weights, false when a router can
+// tell (it has not been asked about them yet) and nil when none can.
+func (e *engine) verified(prev, next *v1alpha1.TrafficWeights) *bool {
+	v := e.obs.WeightsVerified
+	if v == nil {
+		return nil
+	}
+	same := prev != nil && prev.Canary == next.Canary && prev.Stable == next.Stable && sameDestinations(prev.Additional, next.Additional)
+	verified := same && *v
+	return &verified
 }
 
 // prevWeights are the router weights in the status the engine was called with.

@@ -46,6 +46,13 @@ type Observed struct {
 	Services map[string]Service
 	// Pods are the Rollout's pods; only spec.restartAt needs them.
 	Pods []Pod
+	// WeightsVerified is what the traffic routers said about the weights that
+	// status.canary.weights records: nil when no router can tell (or none was asked), false
+	// while one has not applied them yet, true once every router that can tell has.
+	WeightsVerified *bool
+	// WeightsUnverified says why the weights are not verified yet (what a router answered,
+	// or why it could not be asked), for status.message; empty when it has nothing to add.
+	WeightsUnverified string
 }
 
 // ReplicaSet is what the engine needs of one ReplicaSet.

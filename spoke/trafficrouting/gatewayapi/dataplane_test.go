@@ -62,15 +62,7 @@ func TestGatewayAPIDataPlane(t *testing.T) {
 	stable := harness.StartHTTPBackend(t, "v1")
 	canary := harness.StartHTTPBackend(t, "v2")
 	for name, b := range map[string]*harness.HTTPBackend{"web-stable": stable, "web-canary": canary} {
-		harness.CreateYAML(t, env.Client, ns, fmt.Sprintf(`
-apiVersion: v1
-kind: Service
-metadata: {name: %s}
-spec:
-  type: ExternalName
-  externalName: localhost
-  ports: [{port: %d}]
-`, name, b.Port))
+		harness.CreateBackendService(t, env.Client, ns, name, b)
 		harness.CreateYAML(t, env.Client, ns, fmt.Sprintf(`
 apiVersion: traefik.io/v1alpha1
 kind: TraefikService

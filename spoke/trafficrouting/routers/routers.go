@@ -28,8 +28,27 @@ import (
 // the built-in gatewayapi router without change.
 const GatewayAPIPlugin = "argoproj-labs/gatewayAPI"
 
+// Options configure what a router needs beyond the cluster's API server.
+type Options struct {
+	// TraefikAPI is the base URL of Traefik's API (such as http://traefik-api.traefik:8080),
+	// which the traefik router asks to verify weights; empty means it cannot verify.
+	TraefikAPI string
+}
+
+// Builder returns a function that builds a Rollout's router as New does, with opts.
+func Builder(opts Options) func(client.Client, *v1alpha1.Rollout) (trafficrouting.Router, error) {
+	return func(c client.Client, ro *v1alpha1.Rollout) (trafficrouting.Router, error) {
+		return build(c, ro, opts)
+	}
+}
+
 // New builds the router of ro: every router its trafficRouting names, in a fixed order.
+// Routers that need more than the cluster (see Options) are built without it.
 func New(c client.Client, ro *v1alpha1.Rollout) (trafficrouting.Router, error) {
+	return build(c, ro, Options{})
+}
+
+func build(c client.Client, ro *v1alpha1.Rollout, opts Options) (trafficrouting.Router, error) {
 	tr, err := trafficrouting.TrafficRouting(ro)
 	if err != nil {
 		return nil, trafficrouting.Invalid("trafficRouting", "%s", err.Error())
@@ -51,7 +70,13 @@ func New(c client.Client, ro *v1alpha1.Rollout) (trafficrouting.Router, error) {
 	add(tr.Nginx != nil, func() (trafficrouting.Router, error) { return nginx.New(c, ro) })
 	add(tr.ALB != nil, func() (trafficrouting.Router, error) { return alb.New(c, ro) })
 	add(tr.SMI != nil, func() (trafficrouting.Router, error) { return smi.New(c, ro) })
-	add(tr.Traefik != nil, func() (trafficrouting.Router, error) { return traefik.New(c, ro) })
+	add(tr.Traefik != nil, func() (trafficrouting.Router, error) {
+		var o []traefik.Option
+		if opts.TraefikAPI != "" {
+			o = append(o, traefik.WithAPI(opts.TraefikAPI))
+		}
+		return traefik.New(c, ro, o...)
+	})
 	add(tr.GatewayAPI != nil, func() (trafficrouting.Router, error) { return gatewayapi.New(c, ro) })
 	add(tr.Apisix != nil, func() (trafficrouting.Router, error) { return apisix.New(c, ro) })
 	add(tr.Ambassador != nil, func() (trafficrouting.Router, error) { return ambassador.New(c, ro) })

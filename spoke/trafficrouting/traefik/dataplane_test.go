@@ -20,10 +20,12 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"k8s.io/utils/ptr"
 
 	"github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
+	"github.com/flotilla-io/flotilla/spoke/trafficrouting"
 	"github.com/flotilla-io/flotilla/spoke/trafficrouting/traefik"
 	"github.com/flotilla-io/flotilla/test/harness"
 )
@@ -38,7 +40,8 @@ const (
 // TestTraefikDataPlane proves the router on a real data plane: Traefik (built from the Go
 // module proxy by hack/tools/traefik/build.sh) reads the TraefikService from a real API
 // server through its Kubernetes CRD provider and forwards real requests to two local
-// backends. Every request goes to 127.0.0.1.
+// backends. Every request goes to 127.0.0.1. The router verifies the weights through
+// Traefik's API.
 func TestTraefikDataPlane(t *testing.T) {
 	env := harness.NewEnv(t, harness.EnvOptions{
 		CRDDirs: []string{harness.VendorCRDDir(t, traefikModule, traefikVersion, traefikCRDFile)},
@@ -48,18 +51,8 @@ func TestTraefikDataPlane(t *testing.T) {
 
 	stable := harness.StartHTTPBackend(t, "v1")
 	canary := harness.StartHTTPBackend(t, "v2")
-	// The API server refuses loopback EndpointSlices, so each Service is an ExternalName
-	// for localhost on its backend's port.
 	for name, b := range map[string]*harness.HTTPBackend{"web-stable": stable, "web-canary": canary} {
-		harness.CreateYAML(t, env.Client, ns, fmt.Sprintf(`
-apiVersion: v1
-kind: Service
-metadata: {name: %s}
-spec:
-  type: ExternalName
-  externalName: localhost
-  ports: [{port: %d}]
-`, name, b.Port))
+		harness.CreateBackendService(t, env.Client, ns, name, b)
 	}
 	harness.CreateYAML(t, env.Client, ns, fmt.Sprintf(`
 apiVersion: traefik.io/v1alpha1
@@ -88,15 +81,57 @@ spec:
 		"--providers.kubernetescrd.allowExternalNameServices=true",
 		"--providers.kubernetescrd.namespaces=" + ns,
 	}})
-	r, err := traefik.New(env.Client, newRollout(ns, "mirror-all"))
+	r, err := traefik.New(env.Client, newRollout(ns, "mirror-all"), traefik.WithAPI(tr.APIURL))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// verify asks Traefik (through its API) whether it runs weight w, within a minute; a
+	// weight Traefik runs must come out Verified.
+	verify := func(w int32) {
+		t.Helper()
+		err := harness.WaitFor(ctx, fmt.Sprintf("Traefik's API to verify weight %d", w), time.Minute, func(ctx context.Context) (bool, string, error) {
+			v, verr := r.VerifyWeight(ctx, w)
+			return verr == nil && v == trafficrouting.VerificationVerified, fmt.Sprintf("verification %d, error %v", v, verr), nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// wantPending checks that weight w, which Traefik does not run, is not verified.
+	wantPending := func(w int32) {
+		t.Helper()
+		if v, err := r.VerifyWeight(ctx, w); err != nil || v != trafficrouting.VerificationPending {
+			t.Errorf("VerifyWeight(%d) while Traefik runs another weight = %d, %v; want Pending", w, v, err)
+		}
 	}
 	stableMember := fmt.Sprintf("%s-web-stable-%d", ns, stable.Port)
 	canaryMember := fmt.Sprintf("%s-web-canary-%d", ns, canary.Port)
 
 	set := func(w int32) error { return r.SetWeight(ctx, w) }
 	tr.CheckSplit(t, set, stableMember, canaryMember, dataPlaneRequests, tolerance, 10, 50, 90)
+	verify(90)
+	wantPending(50)
+
+	// Without the API the router cannot tell; with an API that does not answer, it never
+	// says Verified.
+	noAPI, err := traefik.New(env.Client, newRollout(ns, "mirror-all"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := noAPI.VerifyWeight(ctx, 90); err != nil || v != trafficrouting.VerificationUnsupported {
+		t.Errorf("VerifyWeight without an API address = %d, %v; want Unsupported", v, err)
+	}
+	closed, err := harness.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	down, err := traefik.New(env.Client, newRollout(ns, "mirror-all"), traefik.WithAPI(fmt.Sprintf("http://127.0.0.1:%d", closed)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := down.VerifyWeight(ctx, 90); err == nil || v == trafficrouting.VerificationVerified {
+		t.Errorf("VerifyWeight with an API that does not answer = %d, %v; want an error and not Verified", v, err)
+	}
 
 	// Flotilla's mirroring extension on the same data plane: at weight 10, mirror 50% of the
 	// stable share to the canary. Clients still get 90% of their answers from v1; the canary
@@ -109,6 +144,8 @@ spec:
 	}
 	tr.WaitWeighted(t, map[string]int{ns + "-mirror-all": 90, canaryMember: 10})
 	tr.WaitService(t, ns+"-mirror-all@kubernetescrd")
+	// The stable entry now points at the mirroring TraefikService; the weights still verify.
+	verify(10)
 	stable.Hits.Store(0)
 	canary.Hits.Store(0)
 	answers := tr.Send(t, dataPlaneRequests)

@@ -35,6 +35,7 @@ package traefik
 import (
 	"context"
 	"fmt"
+	"net/http"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -75,6 +76,8 @@ type Router struct {
 	ro   *v1alpha1.Rollout
 	name string // the weighted TraefikService
 	gvk  schema.GroupVersionKind
+	api  string       // the base URL of Traefik's API, "" when VerifyWeight cannot ask
+	http *http.Client // for Traefik's API
 }
 
 var _ trafficrouting.Router = (*Router)(nil)
@@ -102,11 +105,6 @@ func (r *Router) Type() string { return Type }
 // UpdateHash does nothing: Traefik routes by Service.
 func (r *Router) UpdateHash(context.Context, string, string, ...v1alpha1.WeightDestination) error {
 	return nil
-}
-
-// VerifyWeight is not supported: a TraefikService has no status.
-func (r *Router) VerifyWeight(context.Context, int32, ...v1alpha1.WeightDestination) (trafficrouting.Verification, error) {
-	return trafficrouting.VerificationUnsupported, nil
 }
 
 // SetHeaderRoute supports only the removal of a route (a route with no matches), which has

@@ -6,13 +6,9 @@ package crash_test
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -98,16 +94,7 @@ spec:
 //     status shows at that moment (the latest Rollout revision before the Ingress revision);
 //   - the Rollout ends Healthy with the new ReplicaSet stable.
 func TestKillAgentAtEveryStep(t *testing.T) {
-	seed := defaultSeed
-	if s := os.Getenv(seedEnv); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("%s=%q: %v", seedEnv, s, err)
-		}
-		seed = v
-	}
-	t.Logf("crash seed %d (set %s=%d to repeat)", seed, seedEnv, seed)
-	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	rng := harness.SeededRand(t, seedEnv, defaultSeed)
 	begin := time.Now()
 
 	bin := buildAgent(t)
@@ -323,20 +310,11 @@ func (a *agent) start() {
 	a.starts++
 }
 
-// kill sends SIGKILL to the agent's pid (only while it was not reaped, so the pid is still
-// its own) and waits until it is reaped.
+// kill kills the agent with SIGKILL and waits until it is reaped.
 func (a *agent) kill() {
 	a.t.Helper()
-	if exited, err := a.proc.Exited(); exited {
-		a.t.Fatalf("the agent exited on its own (%v); log %s ends with:\n%s", err, a.proc.LogPath(), a.proc.LogTail(20))
-	}
-	if err := syscall.Kill(a.proc.Pid(), syscall.SIGKILL); err != nil {
-		a.t.Fatalf("kill %s: %v", a.proc, err)
-	}
-	select {
-	case <-a.proc.Done():
-	case <-time.After(10 * time.Second):
-		a.t.Fatalf("%s not reaped 10s after SIGKILL", a.proc)
+	if err := a.proc.Kill(); err != nil {
+		a.t.Fatal(err)
 	}
 }
 
