@@ -26,6 +26,7 @@ type replica struct {
 	id          string
 	dataDir     string
 	metricsAddr string
+	apiAddr     string
 	spec        harness.ProcessSpec
 	proc        *harness.Process
 	starts      int
@@ -69,10 +70,14 @@ func startHubGroup(t *testing.T, hub *harness.Cluster, bin, dir string, pollInte
 		if err != nil {
 			t.Fatal(err)
 		}
+		apiPort, err := harness.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
 		raftAddrs[id] = fmt.Sprintf("127.0.0.1:%d", raftPort)
 		peers = append(peers, id+"="+raftAddrs[id])
 		g.replicas = append(g.replicas, &replica{id: id, dataDir: filepath.Join(dir, id),
-			metricsAddr: fmt.Sprintf("127.0.0.1:%d", metricsPort)})
+			metricsAddr: fmt.Sprintf("127.0.0.1:%d", metricsPort), apiAddr: fmt.Sprintf("127.0.0.1:%d", apiPort)})
 	}
 	for _, r := range g.replicas {
 		tlsDir := filepath.Join(dir, "pki", r.id)
@@ -98,6 +103,7 @@ func startHubGroup(t *testing.T, hub *harness.Cluster, bin, dir string, pollInte
 				"--fleetrollout-poll-interval=" + pollInterval.String(),
 				"--member-probe-interval=2s",
 				"--metrics-bind-address=" + r.metricsAddr,
+				"--hub-api-bind-address=" + r.apiAddr, // each replica its own port, not the shared default
 				"--health-probe-bind-address=0",
 				"--log-format=text",
 			},
