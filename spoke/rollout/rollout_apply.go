@@ -92,9 +92,17 @@ func verifyWeights(ctx context.Context, ro *v1alpha1.Rollout, obs *engine.Observ
 func (r *Reconciler) applyOne(ctx context.Context, ro *v1alpha1.Rollout, a engine.Action, routerFor func() (trafficrouting.Router, error)) error {
 	switch a := a.(type) {
 	case engine.CreateReplicaSet:
-		return r.createReplicaSet(ctx, ro, a)
+		if err := r.createReplicaSet(ctx, ro, a); err != nil {
+			return err
+		}
+		r.expect.replicaSet(client.ObjectKeyFromObject(ro), a.Name, anyReplicas, r.now())
+		return nil
 	case engine.ScaleReplicaSet:
-		return r.mergePatch(ctx, &appsv1.ReplicaSet{}, ro.Namespace, a.Name, map[string]any{"spec": map[string]any{"replicas": a.Replicas}})
+		if err := r.mergePatch(ctx, &appsv1.ReplicaSet{}, ro.Namespace, a.Name, map[string]any{"spec": map[string]any{"replicas": a.Replicas}}); err != nil {
+			return err
+		}
+		r.expect.replicaSet(client.ObjectKeyFromObject(ro), a.Name, a.Replicas, r.now())
+		return nil
 	case engine.AnnotateReplicaSet:
 		ann := map[string]any{}
 		for k, v := range a.Set {

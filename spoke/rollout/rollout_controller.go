@@ -48,6 +48,9 @@ type Reconciler struct {
 	Now func() time.Time
 	// MaxConcurrentReconciles bounds the Rollouts reconciled at once.
 	MaxConcurrentReconciles int
+
+	// expect holds our writes that the cache does not show yet.
+	expect expectations
 }
 
 // ownerIndex indexes the objects a Rollout owns by the Rollout's name.
@@ -74,9 +77,10 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("rollout").
-		// Every change of a Rollout is reconciled, its own status writes included: the engine
-		// takes one transition per reconcile, and the status write that records it is what
-		// brings the next one. A reconcile with nothing to do writes nothing.
+		// Every change of a Rollout is reconciled, its own status writes included: a step's
+		// pods move only once status shows the step, so the status write that records a
+		// transition is what brings the next one. A reconcile with nothing to do writes
+		// nothing.
 		For(&v1alpha1.Rollout{}).
 		Owns(&appsv1.ReplicaSet{}).
 		Owns(&v1alpha1.AnalysisRun{}).
@@ -99,6 +103,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	log := logf.FromContext(ctx)
 	ro := &v1alpha1.Rollout{}
 	if err := r.Client.Get(ctx, req.NamespacedName, ro); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.expect.forget(req.NamespacedName)
+		}
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	if !ro.DeletionTimestamp.IsZero() {
@@ -123,6 +130,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	obs, err := r.observe(ctx, ro)
 	if err != nil {
 		return reconcile.Result{}, err
+	}
+	if behind, giveUp := r.expect.behind(req.NamespacedName, ro, obs.ReplicaSets, r.now()); behind {
+		// The watch event of our own write enqueues the Rollout again once the cache has it.
+		log.V(1).Info("the cache does not show our last writes yet; waiting for them")
+		return reconcile.Result{RequeueAfter: giveUp}, nil
 	}
 	routerFor := r.lazyRouter(ro)
 	verifyWeights(ctx, ro, &obs, routerFor)
@@ -184,6 +196,7 @@ func (r *Reconciler) patchStatus(ctx context.Context, ro *v1alpha1.Rollout, muta
 		}
 		return fmt.Errorf("patching status: %w", err)
 	}
+	r.expect.statusWritten(client.ObjectKeyFromObject(ro), ro.ResourceVersion, r.now())
 	return nil
 }
 
