@@ -12,7 +12,9 @@
 // reconciles again. When an action fails, the reconciler keeps the old status (it may set a
 // condition saying what failed) and retries: the engine recomputes the same plan from the
 // same state and skips what was already done. Events come last in a plan, so they are only
-// recorded for changes that were made.
+// recorded for changes that were made: one per step transition, none per scale or weight
+// move within the steps. A status that differs from the last one only by pod counts in the
+// middle of a step is not written (see holdCounts).
 //
 // That contract is what makes the agent crash-safe:
 //   - every action is computed from a difference between what is wanted and what is
@@ -143,6 +145,15 @@ type engine struct {
 	activeAfter string
 	// planned are the replicas this plan already asked of each ReplicaSet.
 	planned map[string]int32
+	// announced is set when this plan's event says that an update starts: the creation of
+	// its ReplicaSet needs no event of its own.
+	announced bool
+	// stepsDone describes the canary steps this reconcile completed, for the one event that
+	// tells of the step transition (see runSteps).
+	stepsDone []string
+	// pausedAtStep is set when a pause step began right after a step completed in this
+	// reconcile: the step transition's event says so.
+	pausedAtStep bool
 
 	wantedRuns        map[string]bool
 	wantedExperiments map[string]bool
@@ -414,6 +425,7 @@ func (e *engine) startRevision() {
 	switch {
 	case newRevision && e.prev.CurrentPodHash != "" && e.updating():
 		e.event(corev1.EventTypeNormal, EventReasonNewRevision, "Updating to revision %d (pod-template hash %s)", e.revision, e.hash)
+		e.announced = true
 	case stepsChanged:
 		e.event(corev1.EventTypeNormal, EventReasonNewRevision, "Steps changed: restarting the update at step 0")
 	}
@@ -465,8 +477,17 @@ func (e *engine) scale(rs *ReplicaSet, replicas int32, why string) {
 		p, verb = phaseScaleDown, "down"
 	}
 	e.add(p, ScaleReplicaSet{Name: rs.Name, Replicas: replicas})
-	e.event(corev1.EventTypeNormal, EventReasonScaled, "Scaled %s ReplicaSet %s from %d to %d%s", verb, rs.Name, rs.Replicas, replicas, why)
+	if !e.stepFlow() {
+		e.event(corev1.EventTypeNormal, EventReasonScaled, "Scaled %s ReplicaSet %s from %d to %d%s", verb, rs.Name, rs.Replicas, replicas, why)
+	}
 	e.progressed = true
+}
+
+// stepFlow reports whether pods and weights move as an update's steps ask, with no abort:
+// those moves get no event each, since the one event of each step transition tells of them
+// (one event per step rather than one per scale and weight).
+func (e *engine) stepFlow() bool {
+	return e.updating() && !e.st.Abort
 }
 
 // ensureNewRS creates the new ReplicaSet with replicas pods when it does not exist yet, or
@@ -492,7 +513,9 @@ func (e *engine) ensureNewRS(replicas int32) {
 		Template:        tmpl,
 		Annotations:     map[string]string{AnnotationRevision: strconv.FormatInt(e.revision, 10)},
 	})
-	e.event(corev1.EventTypeNormal, v1alpha1.RolloutReasonNewReplicaSetCreated, "Created ReplicaSet %s (revision %d) with %d replicas", name, e.revision, replicas)
+	if !e.announced {
+		e.event(corev1.EventTypeNormal, v1alpha1.RolloutReasonNewReplicaSetCreated, "Created ReplicaSet %s (revision %d) with %d replicas", name, e.revision, replicas)
+	}
 	e.progressed = true
 }
 

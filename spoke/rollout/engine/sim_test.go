@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,7 +21,10 @@ type cluster struct {
 	ro       *v1alpha1.Rollout
 	now      time.Time
 	podDelay time.Duration
-	runDelay time.Duration
+	// podStagger, when set, makes the pods of one scale-up become available one after the
+	// other, this far apart, as a real ReplicaSet's do.
+	podStagger time.Duration
+	runDelay   time.Duration
 	// verdict gives the final phase of an AnalysisRun or Experiment by name.
 	verdict func(name string) v1alpha1.AnalysisPhase
 
@@ -46,6 +50,8 @@ type cluster struct {
 	completed []int
 	// canaryPods is the history of the desired version's replicas.
 	canaryPods []int32
+	// statusWrites counts the reconciles whose status differed from the one they read.
+	statusWrites int
 }
 
 func (c *cluster) available() int32 {
@@ -136,8 +142,10 @@ func (c *cluster) find(name string) *simRS {
 
 func (c *cluster) scaleTo(s *simRS, n int32) {
 	s.rs.Replicas = n
+	at := c.now.Add(c.podDelay)
 	for int32(len(s.pods)) < n {
-		s.pods = append(s.pods, c.now.Add(c.podDelay))
+		s.pods = append(s.pods, at)
+		at = at.Add(c.podStagger)
 	}
 	// The ReplicaSet controller deletes the pods that are not available first.
 	sort.Slice(s.pods, func(i, j int) bool { return s.pods[i].Before(s.pods[j]) })
@@ -217,9 +225,12 @@ func (c *cluster) apply(a Action) {
 		c.exps[a.Name].terminate = true
 	case Event:
 		c.events = append(c.events, a)
-		var done, total int
-		if _, err := fmt.Sscanf(a.Message, "Step %d/%d completed", &done, &total); err == nil && a.Reason == EventReasonStepCompleted {
-			c.completed = append(c.completed, done)
+		// One event tells of a step transition, naming every step it completed.
+		for _, part := range strings.Split(a.Message, "; ") {
+			var done, total int
+			if _, err := fmt.Sscanf(strings.ToUpper(part[:1])+part[1:], "Step %d/%d completed", &done, &total); err == nil && a.Reason == EventReasonStepCompleted {
+				c.completed = append(c.completed, done)
+			}
 		}
 	}
 }
@@ -261,6 +272,9 @@ func (c *cluster) reconcile() (Plan, bool) {
 
 	for _, check := range c.checks {
 		check(c, nil)
+	}
+	if string(before) != string(after) {
+		c.statusWrites++
 	}
 	changed := string(before) != string(after) || len(actionStrings(plan)) > 0
 	return plan, changed
