@@ -193,14 +193,16 @@ func (e *engine) finishStatus() bool {
 	return abortForDeadline
 }
 
-// holdCounts keeps the pod counts of the status the engine was called with while an
-// update waits for the pods of a step and nothing but those counts changed: each pod
-// becoming ready would otherwise cost a status write. The counts are written with the next
-// transition (the step completing, which is when its pods are there), whenever the
-// Available condition flips, and at least every tenth of progressDeadlineSeconds while
-// pods keep coming, so that the progress deadline, which counts from the last recorded
-// progress, is never early and at most that much late. Outside an update the counts are
-// written as they change: then no step transition would carry them.
+// holdCounts keeps the pod counts people read (replicas, updatedReplicas, readyReplicas,
+// availableReplicas) of the status the engine was called with while an update waits for the
+// pods of a step and nothing but those counts changed: each pod becoming ready would
+// otherwise cost a status write. The counts are written with the next transition (the step
+// completing, which is when its pods are there), whenever the Available condition flips, and
+// at least every tenth of progressDeadlineSeconds while pods keep coming, so that the
+// progress deadline, which counts from the last recorded progress, is never early and at
+// most that much late. HPAReplicas is never held: the scale subresource reports it, and a
+// HorizontalPodAutoscaler divides Object and External metrics by it. Outside an update the
+// counts are written as they change: then no step transition would carry them.
 func (e *engine) holdCounts() {
 	if !e.updating() || !e.waitingForPods || e.st.Abort || e.halted {
 		return
@@ -215,8 +217,8 @@ func (e *engine) holdCounts() {
 	}
 	held := *e.st.DeepCopy()
 	p := e.prev
-	held.Replicas, held.ReadyReplicas, held.AvailableReplicas, held.UpdatedReplicas, held.HPAReplicas =
-		p.Replicas, p.ReadyReplicas, p.AvailableReplicas, p.UpdatedReplicas, p.HPAReplicas
+	held.Replicas, held.ReadyReplicas, held.AvailableReplicas, held.UpdatedReplicas =
+		p.Replicas, p.ReadyReplicas, p.AvailableReplicas, p.UpdatedReplicas
 	for _, t := range []string{v1alpha1.RolloutAvailable, v1alpha1.RolloutProgressing} {
 		was, now := findCondition(p, t), findCondition(&held, t)
 		if was == nil || now == nil || was.Status != now.Status || was.Reason != now.Reason {
