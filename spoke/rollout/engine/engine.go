@@ -13,8 +13,8 @@
 // condition saying what failed) and retries: the engine recomputes the same plan from the
 // same state and skips what was already done. Events come last in a plan, so they are only
 // recorded for changes that were made: one per step transition, none per scale or weight
-// move within the steps. A status that differs from the last one only by pod counts in the
-// middle of a step is not written (see holdCounts).
+// move within the steps. A status that differs from the last one only by the pod counts
+// people read, in the middle of a step, is not written (see holdCounts).
 //
 // That contract is what makes the agent crash-safe:
 //   - every action is computed from a difference between what is wanted and what is
