@@ -36,6 +36,9 @@ limitations under the License.
 // Analysis and outlier gates are measured by the hub itself (fleetrollout_gates.go): their
 // measurement state lives in status and the reconcile requeues when the next one is due.
 //
+// Every decision journaled for the first time also becomes an event on the FleetRollout
+// (metrics.go), and Collector reports FleetRollouts and members from the cache at scrape time.
+//
 // What is not done yet: spec.paused only holds clusters that have not started (member
 // Rollouts are not paused); spec.abortRevision and the retry annotation are not acted on;
 // FleetApprovals are journaled but their Accepted condition is not written; clusters that join
@@ -50,6 +53,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -94,6 +98,9 @@ type Reconciler struct {
 	// PollInterval is how often members are read while clusters are in flight; zero means
 	// DefaultPollInterval.
 	PollInterval time.Duration
+	// Recorder records an event on the FleetRollout for each decision journaled; nil records
+	// none.
+	Recorder events.EventRecorder
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
