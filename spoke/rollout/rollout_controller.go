@@ -75,6 +75,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	}); err != nil {
 		return fmt.Errorf("indexing Rollouts by Service: %w", err)
 	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.Rollout{}, workloadIndex, workloadOfRollout); err != nil {
+		return fmt.Errorf("indexing Rollouts by workload: %w", err)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("rollout").
 		// Every change of a Rollout is reconciled, its own status writes included: a step's
@@ -86,6 +89,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		Owns(&v1alpha1.AnalysisRun{}).
 		Owns(&v1alpha1.Experiment{}).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.rolloutsOfService)).
+		// A change of the Deployment a workloadRef names (its template, or its replicas for
+		// workloadRef.scaleDown) is a change of the Rollout.
+		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.rolloutsOfWorkload)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Complete(r)
 }
@@ -152,6 +158,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		// Keep the status the engine started from: its steps are not done. Say why.
 		if err := r.patchStatus(ctx, ro, func(st *v1alpha1.RolloutStatus) {
 			st.Term = term
+			bumpCollisionCount(st, applyErr)
 			types := []string{v1alpha1.RolloutProgressing}
 			if reason != "ActionFailed" {
 				// The router's own condition says so too.
@@ -217,8 +224,13 @@ func (r *Reconciler) now() time.Time {
 // rolloutsOfService maps a Service to the Rollouts whose strategy names it, through the
 // cache's index rather than a scan of every Rollout of the namespace.
 func (r *Reconciler) rolloutsOfService(ctx context.Context, obj client.Object) []reconcile.Request {
+	return r.rolloutsIndexed(ctx, serviceIndex, obj)
+}
+
+// rolloutsIndexed lists the Rollouts of obj's namespace whose index entry is obj's name.
+func (r *Reconciler) rolloutsIndexed(ctx context.Context, index string, obj client.Object) []reconcile.Request {
 	list := &v1alpha1.RolloutList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{serviceIndex: obj.GetName()}); err != nil {
+	if err := r.Client.List(ctx, list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{index: obj.GetName()}); err != nil {
 		return nil
 	}
 	out := make([]reconcile.Request, 0, len(list.Items))

@@ -55,7 +55,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
@@ -216,7 +215,10 @@ func (e *engine) run() (Plan, bool) {
 	e.restart()
 	e.history()
 	e.terminateUnwanted()
+	e.runHistory()
+	e.syncPodMetadata()
 	abortForDeadline := e.finishStatus()
+	e.scaleDownWorkload()
 	return e.plan(), abortForDeadline && !e.st.Abort
 }
 
@@ -287,7 +289,7 @@ func (e *engine) resolveReplicaSets() {
 	} else {
 		e.template = e.obs.Template
 	}
-	e.hash = PodTemplateHash(e.template, e.st.CollisionCount)
+	e.hash = e.desiredHash()
 	if rs := e.replicaSetWithTemplate(); rs != nil {
 		// A template copied back from a ReplicaSet (an undo) carries the defaults the API
 		// server filled in, so it hashes differently from the template that made that
@@ -331,22 +333,18 @@ func (e *engine) resolveReplicaSets() {
 	}
 }
 
-// replicaSetWithTemplate returns the ReplicaSet whose pod template is the desired one but
-// for the pod-template-hash label, when no ReplicaSet has the desired hash.
+// replicaSetWithTemplate returns the ReplicaSet made from the desired template (see
+// sameTemplate), when no ReplicaSet has the desired hash.
 func (e *engine) replicaSetWithTemplate() *ReplicaSet {
 	for i := range e.obs.ReplicaSets {
 		if e.obs.ReplicaSets[i].PodTemplateHash == e.hash {
 			return nil
 		}
 	}
+	digest := TemplateDigest(e.template)
 	for i := range e.obs.ReplicaSets {
 		rs := &e.obs.ReplicaSets[i]
-		if rs.Template == nil || rs.PodTemplateHash == "" {
-			continue
-		}
-		t := rs.Template.DeepCopy()
-		delete(t.Labels, LabelPodTemplateHash)
-		if equality.Semantic.DeepEqual(t, e.template) {
+		if rs.PodTemplateHash != "" && e.sameTemplate(rs, digest) {
 			return rs
 		}
 	}
@@ -503,6 +501,9 @@ func (e *engine) ensureNewRS(replicas int32) {
 	sel := e.selector()
 	sel.MatchLabels = withLabel(sel.MatchLabels, LabelPodTemplateHash, e.hash)
 	e.addAntiAffinity(&tmpl)
+	annotations := map[string]string{AnnotationRevision: strconv.FormatInt(e.revision, 10), AnnotationTemplateDigest: TemplateDigest(e.template)}
+	labels := tmpl.Labels
+	e.newReplicaSetMetadata(&tmpl, annotations)
 	e.add(phasePrepare, CreateReplicaSet{
 		Name:            name,
 		PodTemplateHash: e.hash,
@@ -511,7 +512,8 @@ func (e *engine) ensureNewRS(replicas int32) {
 		MinReadySeconds: e.ro.Spec.MinReadySeconds,
 		Selector:        sel,
 		Template:        tmpl,
-		Annotations:     map[string]string{AnnotationRevision: strconv.FormatInt(e.revision, 10)},
+		Labels:          labels,
+		Annotations:     annotations,
 	})
 	if !e.announced {
 		e.event(corev1.EventTypeNormal, v1alpha1.RolloutReasonNewReplicaSetCreated, "Created ReplicaSet %s (revision %d) with %d replicas", name, e.revision, replicas)

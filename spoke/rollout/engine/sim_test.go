@@ -70,6 +70,7 @@ type simRS struct {
 type simRun struct {
 	created   time.Time
 	terminate bool
+	hash      string
 }
 
 type simRouter struct {
@@ -108,11 +109,11 @@ func (c *cluster) observe() Observed {
 		obs.ReplicaSets = append(obs.ReplicaSets, r)
 	}
 	for name, r := range c.runs {
-		obs.AnalysisRuns = append(obs.AnalysisRuns, AnalysisRun{Name: name, Phase: c.runPhase(name, r), Terminating: r.terminate})
+		obs.AnalysisRuns = append(obs.AnalysisRuns, AnalysisRun{Name: name, Phase: c.runPhase(name, r), Terminating: r.terminate, PodTemplateHash: r.hash, CreationTimestamp: r.created})
 	}
 	sort.Slice(obs.AnalysisRuns, func(i, j int) bool { return obs.AnalysisRuns[i].Name < obs.AnalysisRuns[j].Name })
 	for name, r := range c.exps {
-		obs.Experiments = append(obs.Experiments, Experiment{Name: name, Phase: c.runPhase(name, r), Terminating: r.terminate})
+		obs.Experiments = append(obs.Experiments, Experiment{Name: name, Phase: c.runPhase(name, r), Terminating: r.terminate, PodTemplateHash: r.hash, CreationTimestamp: r.created})
 	}
 	for name, sel := range c.svcs {
 		obs.Services[name] = Service{Name: name, Selector: sel}
@@ -162,7 +163,8 @@ func (c *cluster) apply(a Action) {
 				c.t.Fatalf("ReplicaSet %s created twice", a.Name)
 			}
 		}
-		s := &simRS{rs: ReplicaSet{Name: a.Name, PodTemplateHash: a.PodTemplateHash, Revision: a.Revision, CreationTimestamp: c.now, Template: a.Template.DeepCopy()}}
+		s := &simRS{rs: ReplicaSet{Name: a.Name, PodTemplateHash: a.PodTemplateHash, Revision: a.Revision, CreationTimestamp: c.now, Template: a.Template.DeepCopy(),
+			TemplateDigest: a.Annotations[AnnotationTemplateDigest], PodMetadata: parsePodMetadata(a.Annotations[AnnotationPodMetadata])}}
 		c.rss = append(c.rss, s)
 		c.scaleTo(s, a.Replicas)
 	case ScaleReplicaSet:
@@ -213,16 +215,22 @@ func (c *cluster) apply(a Action) {
 		if _, ok := c.runs[a.Name]; ok {
 			c.t.Fatalf("AnalysisRun %s created twice", a.Name)
 		}
-		c.runs[a.Name] = &simRun{created: c.now}
+		c.runs[a.Name] = &simRun{created: c.now, hash: a.Labels[LabelPodTemplateHash]}
 	case TerminateAnalysisRun:
 		c.runs[a.Name].terminate = true
 	case CreateExperiment:
 		if _, ok := c.exps[a.Name]; ok {
 			c.t.Fatalf("Experiment %s created twice", a.Name)
 		}
-		c.exps[a.Name] = &simRun{created: c.now}
+		c.exps[a.Name] = &simRun{created: c.now, hash: a.Labels[LabelPodTemplateHash]}
 	case TerminateExperiment:
 		c.exps[a.Name].terminate = true
+	case DeleteAnalysisRun:
+		delete(c.runs, a.Name)
+	case DeleteExperiment:
+		delete(c.exps, a.Name)
+	case SyncPodMetadata:
+		c.find(a.ReplicaSet).rs.PodMetadata = a.New.DeepCopy()
 	case Event:
 		c.events = append(c.events, a)
 		// One event tells of a step transition, naming every step it completed.
