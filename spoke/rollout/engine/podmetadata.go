@@ -81,8 +81,8 @@ func (e *engine) newReplicaSetMetadata(tmpl *corev1.PodTemplateSpec, annotations
 	if isEmptyMetadata(md) {
 		return
 	}
-	applyMetadata(&tmpl.ObjectMeta.Labels, nil, md.Labels)
-	applyMetadata(&tmpl.ObjectMeta.Annotations, nil, md.Annotations)
+	addMetadata(&tmpl.Labels, md.Labels)
+	addMetadata(&tmpl.Annotations, md.Annotations)
 	annotations[AnnotationPodMetadata] = formatPodMetadata(md)
 }
 
@@ -156,7 +156,7 @@ func MetadataDiff(current, old, wanted map[string]string) MetadataChange {
 	return c
 }
 
-// LabelsOf and AnnotationsOf read a possibly nil metadata.
+// LabelsOf reads a possibly nil metadata's labels.
 func LabelsOf(md *v1alpha1.PodTemplateMetadata) map[string]string {
 	if md == nil {
 		return nil
@@ -164,7 +164,7 @@ func LabelsOf(md *v1alpha1.PodTemplateMetadata) map[string]string {
 	return md.Labels
 }
 
-// AnnotationsOf: see LabelsOf.
+// AnnotationsOf reads a possibly nil metadata's annotations.
 func AnnotationsOf(md *v1alpha1.PodTemplateMetadata) map[string]string {
 	if md == nil {
 		return nil
@@ -172,19 +172,13 @@ func AnnotationsOf(md *v1alpha1.PodTemplateMetadata) map[string]string {
 	return md.Annotations
 }
 
-func applyMetadata(m *map[string]string, old, wanted map[string]string) {
-	c := MetadataDiff(*m, old, wanted)
-	if c.Empty() {
-		return
-	}
+// addMetadata sets the keys of wanted in *m, copying the map first.
+func addMetadata(m *map[string]string, wanted map[string]string) {
 	out := maps.Clone(*m)
 	if out == nil {
 		out = map[string]string{}
 	}
-	maps.Copy(out, c.Set)
-	for _, k := range c.Remove {
-		delete(out, k)
-	}
+	maps.Copy(out, wanted)
 	*m = out
 }
 

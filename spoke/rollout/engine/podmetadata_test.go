@@ -16,8 +16,8 @@ func roleMD(role string) *v1alpha1.PodTemplateMetadata {
 // withRole is an observed ReplicaSet whose template and pods carry md.
 func withRole(r ReplicaSet, md *v1alpha1.PodTemplateMetadata) ReplicaSet {
 	r.PodMetadata = md
-	applyMetadata(&r.Template.Labels, nil, md.Labels)
-	applyMetadata(&r.Template.Annotations, nil, md.Annotations)
+	addMetadata(&r.Template.Labels, md.Labels)
+	addMetadata(&r.Template.Annotations, md.Annotations)
 	return r
 }
 
