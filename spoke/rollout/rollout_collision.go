@@ -20,10 +20,12 @@ var errHashCollision = errors.New("pod-template hash collision")
 
 // checkCollision looks at the ReplicaSet that has the name of want: the Rollout's own,
 // made from the same template (the cache lagging a create of ours), counts as created;
-// anything else is a collision.
+// anything else is a collision. It reads the API server: the agent's cache holds only
+// ReplicaSets with the pod-template-hash label, and a Deployment's ReplicaSet (the usual
+// squatter, since a Deployment hashes its template the same way) has not got it.
 func (r *Reconciler) checkCollision(ctx context.Context, ro *v1alpha1.Rollout, want *appsv1.ReplicaSet) error {
 	existing := &appsv1.ReplicaSet{}
-	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(want), existing); err != nil {
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(want), existing); err != nil {
 		return err
 	}
 	if !ownedBy(existing, ro) {
