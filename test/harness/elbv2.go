@@ -128,21 +128,21 @@ func (e *ELBv2) Requests() []string {
 func (e *ELBv2) serve(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		e.fail(w, http.StatusBadRequest, "Sender", "MalformedInput", err.Error())
+		e.fail(w, http.StatusBadRequest, "MalformedInput", err.Error())
 		return
 	}
 	if msg := e.checkSignature(r, body); msg != "" {
 		e.t.Errorf("ELBv2 request not signed as AWS requires: %s", msg)
-		e.fail(w, http.StatusForbidden, "Sender", "SignatureDoesNotMatch", msg)
+		e.fail(w, http.StatusForbidden, "SignatureDoesNotMatch", msg)
 		return
 	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil || r.Method != http.MethodPost {
-		e.fail(w, http.StatusBadRequest, "Sender", "MalformedInput", "want a POST with a form body")
+		e.fail(w, http.StatusBadRequest, "MalformedInput", "want a POST with a form body")
 		return
 	}
 	if v := form.Get("Version"); v != "2015-12-01" {
-		e.fail(w, http.StatusBadRequest, "Sender", "InvalidAction", "unsupported API version "+v)
+		e.fail(w, http.StatusBadRequest, "InvalidAction", "unsupported API version "+v)
 		return
 	}
 	action := form.Get("Action")
@@ -150,13 +150,13 @@ func (e *ELBv2) serve(w http.ResponseWriter, r *http.Request) {
 	defer e.mu.Unlock()
 	e.requests = append(e.requests, action)
 	if e.denied {
-		e.fail(w, http.StatusForbidden, "Sender", "AccessDenied",
+		e.fail(w, http.StatusForbidden, "AccessDenied",
 			"User: arn:aws:sts::123456789012:assumed-role/flotilla-spoke/test is not authorized to perform: elasticloadbalancing:"+action)
 		return
 	}
 	if ps := form.Get("PageSize"); ps != "" {
 		if n, err := strconv.Atoi(ps); err != nil || n < 1 || n > 400 {
-			e.fail(w, http.StatusBadRequest, "Sender", "ValidationError", "PageSize must be from 1 to 400")
+			e.fail(w, http.StatusBadRequest, "ValidationError", "PageSize must be from 1 to 400")
 			return
 		}
 	}
@@ -177,7 +177,7 @@ func (e *ELBv2) serve(w http.ResponseWriter, r *http.Request) {
 	case "DescribeListeners":
 		lb := e.loadBalancer(form.Get("LoadBalancerArn"))
 		if lb == nil {
-			e.fail(w, http.StatusBadRequest, "Sender", "LoadBalancerNotFound", "One or more load balancers not found")
+			e.fail(w, http.StatusBadRequest, "LoadBalancerNotFound", "One or more load balancers not found")
 			return
 		}
 		out.WriteString("<Listeners>")
@@ -189,7 +189,7 @@ func (e *ELBv2) serve(w http.ResponseWriter, r *http.Request) {
 	case "DescribeRules":
 		l := e.listener(form.Get("ListenerArn"))
 		if l == nil {
-			e.fail(w, http.StatusBadRequest, "Sender", "ListenerNotFound", "One or more listeners not found")
+			e.fail(w, http.StatusBadRequest, "ListenerNotFound", "One or more listeners not found")
 			return
 		}
 		out.WriteString("<Rules>")
@@ -207,7 +207,7 @@ func (e *ELBv2) serve(w http.ResponseWriter, r *http.Request) {
 		out.WriteString("<TagDescriptions>")
 		for i := 1; form.Has("ResourceArns.member." + strconv.Itoa(i)); i++ {
 			if i > 20 {
-				e.fail(w, http.StatusBadRequest, "Sender", "ValidationError", "ResourceArns: at most 20")
+				e.fail(w, http.StatusBadRequest, "ValidationError", "ResourceArns: at most 20")
 				return
 			}
 			arn := form.Get("ResourceArns.member." + strconv.Itoa(i))
@@ -219,7 +219,7 @@ func (e *ELBv2) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		out.WriteString("</TagDescriptions>")
 	default:
-		e.fail(w, http.StatusBadRequest, "Sender", "InvalidAction", "action "+action+" is not valid for this web service")
+		e.fail(w, http.StatusBadRequest, "InvalidAction", "action "+action+" is not valid for this web service")
 		return
 	}
 	w.Header().Set("Content-Type", "text/xml")
@@ -241,7 +241,7 @@ func (e *ELBv2) checkSignature(r *http.Request, body []byte) string {
 	}
 	// Sign the same request again with the key; the signer is checked against AWS's own
 	// test suite (internal/awsauth).
-	want, err := http.NewRequest(r.Method, "http://"+r.Host+r.URL.RequestURI(), bytes.NewReader(body))
+	want, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+r.Host+r.URL.RequestURI(), bytes.NewReader(body))
 	if err != nil {
 		return err.Error()
 	}
@@ -288,12 +288,12 @@ func (e *ELBv2) resourceID(arn string) string {
 	return ""
 }
 
-// fail answers with AWS's Query API error document.
-func (e *ELBv2) fail(w http.ResponseWriter, status int, typ, code, msg string) {
+// fail answers with AWS's Query API error document for an error of the caller (Sender).
+func (e *ELBv2) fail(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "text/xml")
 	w.WriteHeader(status)
-	fmt.Fprintf(w, `<ErrorResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"><Error><Type>%s</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>0</RequestId></ErrorResponse>`,
-		typ, code, esc(msg))
+	fmt.Fprintf(w, `<ErrorResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"><Error><Type>Sender</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>0</RequestId></ErrorResponse>`,
+		code, esc(msg))
 }
 
 func esc(s string) string {
