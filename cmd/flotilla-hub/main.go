@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/flotilla-io/flotilla/analysis/providers"
 	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
@@ -124,7 +125,7 @@ func run(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("setting up the MemberCluster controller: %w", err)
 	}
 	if err := (&fleetrollout.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Raft: node, Gate: gate,
-		Members: reg, PollInterval: cfg.Duration(keyPollInterval),
+		Members: reg, PollInterval: cfg.Duration(keyPollInterval), Recorder: mgr.GetEventRecorder("flotilla-hub"),
 		// Analysis and outlier gates: provider credentials are read from the hub's namespace.
 		Providers: providers.New(providers.Deps{Secrets: kubesecret.Reader{Reader: mgr.GetAPIReader()}, Namespace: memberNS}),
 	}).SetupWithManager(ctx, mgr); err != nil {
@@ -132,6 +133,10 @@ func run(ctx context.Context, cfg *config.Config) error {
 	}
 	if err := (&fleetrollout.ApprovalReconciler{Client: mgr.GetClient(), Raft: node, Gate: gate}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the FleetApproval controller: %w", err)
+	}
+	// Every replica reports the FleetRollouts and members it caches, leader or not.
+	if err := ctrlmetrics.Registry.Register(&fleetrollout.Collector{Reader: mgr.GetCache()}); err != nil {
+		return err
 	}
 	return mgr.Start(ctx)
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/flotilla-io/flotilla/spoke/experiment"
 	"github.com/flotilla-io/flotilla/spoke/rollout"
 	"github.com/flotilla-io/flotilla/spoke/rollout/engine"
+	"github.com/flotilla-io/flotilla/spoke/trafficrouting/alb/elbv2"
 	"github.com/flotilla-io/flotilla/spoke/trafficrouting/routers"
 )
 
@@ -40,6 +41,9 @@ const (
 	keyCredentialsNS     = "credentials-namespace"
 	keyPrometheusAddr    = "prometheus-address"
 	keyTraefikAPI        = "traefik-api-address"
+	keyALBVerify         = "alb-verify-weights"
+	keyAWSRegion         = "aws-region"
+	keyELBv2Endpoint     = "aws-elbv2-endpoint"
 )
 
 func main() {
@@ -52,6 +56,9 @@ func main() {
 		{Key: keyCredentialsNS, Default: "flotilla-system", Usage: "namespace of the metric providers' shared credential Secrets (datadog, newrelic, wavefront-api-tokens, influxdb)"},
 		{Key: keyPrometheusAddr, Usage: "Prometheus queried by metrics that name no address; empty means such metrics fail"},
 		{Key: keyTraefikAPI, Usage: "base URL of Traefik's API (such as http://traefik-api.traefik:8080), asked to verify the weights of the traefik router; empty means they are not verified", Check: httpURL},
+		{Key: keyALBVerify, Kind: config.Bool, Default: "false", Usage: "verify the weights of the alb router by asking the AWS ELBv2 API (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, IAM roles for service accounts or the shared credentials file)"},
+		{Key: keyAWSRegion, Usage: "AWS region of the load balancers whose weights alb-verify-weights reads; empty means AWS_REGION or AWS_DEFAULT_REGION"},
+		{Key: keyELBv2Endpoint, Usage: "base URL of the ELBv2 API for alb-verify-weights; empty means AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2, AWS_ENDPOINT_URL, or https://elasticloadbalancing.<region>.amazonaws.com", Check: httpURL},
 	}
 	cli.Execute(cli.NewDaemon("flotilla-spoke", "Flotilla's agent in a member cluster", settings, run))
 }
@@ -64,6 +71,14 @@ func run(ctx context.Context, cfg *config.Config) error {
 	if err := rolloutsv1alpha1.AddToScheme(scheme); err != nil {
 		return err
 	}
+	routerOpts := routers.Options{TraefikAPI: cfg.String(keyTraefikAPI)}
+	if cfg.Bool(keyALBVerify) {
+		reader, err := elbv2.New(elbv2.Options{Region: cfg.String(keyAWSRegion), Endpoint: cfg.String(keyELBv2Endpoint)})
+		if err != nil {
+			return fmt.Errorf("%s: %w", keyALBVerify, err)
+		}
+		routerOpts.ALBWeights = reader
+	}
 	mgr, err := cli.NewManager(cfg, scheme, manager.Options{Cache: cacheOptions(cfg.String(keyWatchNS))})
 	if err != nil {
 		return err
@@ -72,7 +87,7 @@ func run(ctx context.Context, cfg *config.Config) error {
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
 		Recorder:                mgr.GetEventRecorder("flotilla-spoke"),
-		Routers:                 routers.Builder(routers.Options{TraefikAPI: cfg.String(keyTraefikAPI)}),
+		Routers:                 routers.Builder(routerOpts),
 		MaxConcurrentReconciles: cfg.Int(keyWorkers),
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {

@@ -42,6 +42,9 @@ limitations under the License.
 // the abort in force. ApprovalReconciler (fleetapproval_controller.go) sets each FleetApproval's
 // Accepted condition from the journal.
 //
+// Every decision journaled for the first time also becomes an event on the FleetRollout
+// (metrics.go), and Collector reports FleetRollouts and members from the cache at scrape time.
+//
 // What is not done yet: spec.paused only holds clusters that have not started (member
 // Rollouts are not paused); removing spec.abortRevision does not send the aborted revision out
 // again (a spec change, a new revision, does); the retry annotation is not acted on; clusters
@@ -56,6 +59,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -100,6 +104,9 @@ type Reconciler struct {
 	// PollInterval is how often members are read while clusters are in flight; zero means
 	// DefaultPollInterval.
 	PollInterval time.Duration
+	// Recorder records an event on the FleetRollout for each decision journaled; nil records
+	// none.
+	Recorder events.EventRecorder
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

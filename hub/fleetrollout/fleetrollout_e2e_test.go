@@ -255,6 +255,7 @@ func runRevision(ctx context.Context, t *testing.T, hub client.Client, byName ma
 	}
 
 	checkJournal(t, node.Journal(), got, term, rev)
+	checkEventsAndMetrics(ctx, t, hub, node.Journal(), got, rev)
 }
 
 // checkJournal checks that the journal and the FleetRollout's status tell the same story, that

@@ -165,6 +165,7 @@ func (u *run) propose(ctx context.Context, d journal.Decision) error {
 	}
 	if !rec.Duplicate {
 		logf.FromContext(ctx).Info("journaled", "decision", d.Type, "wave", d.Wave, "cluster", d.Cluster, "index", rec.Index)
+		u.r.recordDecision(u.fro, d)
 	}
 	u.loadState()
 	return nil

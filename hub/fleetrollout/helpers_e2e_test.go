@@ -180,7 +180,7 @@ func startHub(t *testing.T, s *runtime.Scheme, hub *harness.Cluster, node *raft.
 		t.Fatal(err)
 	}
 	r := &fleetrollout.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Raft: node, Gate: gate,
-		Members: reg, PollInterval: 500 * time.Millisecond, Providers: providers.New(providers.Deps{})}
+		Members: reg, PollInterval: 500 * time.Millisecond, Recorder: mgr.GetEventRecorder("flotilla-hub"), Providers: providers.New(providers.Deps{})}
 	if err := r.SetupWithManager(context.Background(), mgr); err != nil {
 		t.Fatal(err)
 	}

@@ -222,8 +222,8 @@ func newUndoCommand(o *Options) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("rollout %q: %w", ro.Name, err)
 			}
-			tmpl := rs.Spec.Template.DeepCopy()
-			delete(tmpl.Labels, engine.LabelPodTemplateHash)
+			// The template the ReplicaSet was made from: without its hash and role metadata.
+			tmpl := engine.SourceTemplate(rs)
 			// A merge patch merges maps: labels and annotations the target lacks are nulled.
 			p := specPatch(map[string]any{"template": map[string]any{
 				"metadata": map[string]any{

@@ -92,9 +92,17 @@ func verifyWeights(ctx context.Context, ro *v1alpha1.Rollout, obs *engine.Observ
 func (r *Reconciler) applyOne(ctx context.Context, ro *v1alpha1.Rollout, a engine.Action, routerFor func() (trafficrouting.Router, error)) error {
 	switch a := a.(type) {
 	case engine.CreateReplicaSet:
-		return r.createReplicaSet(ctx, ro, a)
+		if err := r.createReplicaSet(ctx, ro, a); err != nil {
+			return err
+		}
+		r.expect.replicaSet(client.ObjectKeyFromObject(ro), a.Name, anyReplicas, r.now())
+		return nil
 	case engine.ScaleReplicaSet:
-		return r.mergePatch(ctx, &appsv1.ReplicaSet{}, ro.Namespace, a.Name, map[string]any{"spec": map[string]any{"replicas": a.Replicas}})
+		if err := r.mergePatch(ctx, &appsv1.ReplicaSet{}, ro.Namespace, a.Name, map[string]any{"spec": map[string]any{"replicas": a.Replicas}}); err != nil {
+			return err
+		}
+		r.expect.replicaSet(client.ObjectKeyFromObject(ro), a.Name, a.Replicas, r.now())
+		return nil
 	case engine.AnnotateReplicaSet:
 		ann := map[string]any{}
 		for k, v := range a.Set {
@@ -152,6 +160,16 @@ func (r *Reconciler) applyOne(ctx context.Context, ro *v1alpha1.Rollout, a engin
 		return r.create(ctx, ro, ex)
 	case engine.TerminateExperiment:
 		return r.mergePatch(ctx, &v1alpha1.Experiment{}, ro.Namespace, a.Name, map[string]any{"spec": map[string]any{"terminate": true}})
+	case engine.SyncPodMetadata:
+		return r.syncPodMetadata(ctx, ro, a)
+	case engine.ScaleWorkload:
+		return r.mergePatch(ctx, &appsv1.Deployment{}, ro.Namespace, a.Name, map[string]any{"spec": map[string]any{"replicas": a.Replicas}})
+	case engine.DeleteAnalysisRun:
+		ar := &v1alpha1.AnalysisRun{ObjectMeta: metav1.ObjectMeta{Namespace: ro.Namespace, Name: a.Name}}
+		return client.IgnoreNotFound(r.Client.Delete(ctx, ar, client.PropagationPolicy(metav1.DeletePropagationBackground)))
+	case engine.DeleteExperiment:
+		ex := &v1alpha1.Experiment{ObjectMeta: metav1.ObjectMeta{Namespace: ro.Namespace, Name: a.Name}}
+		return client.IgnoreNotFound(r.Client.Delete(ctx, ex, client.PropagationPolicy(metav1.DeletePropagationBackground)))
 	case engine.EvictPod:
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ro.Namespace, Name: a.Name}}
 		err := r.Client.SubResource("eviction").Create(ctx, pod, &policyv1.Eviction{})
@@ -166,11 +184,15 @@ func (r *Reconciler) applyOne(ctx context.Context, ro *v1alpha1.Rollout, a engin
 
 func (r *Reconciler) createReplicaSet(ctx context.Context, ro *v1alpha1.Rollout, a engine.CreateReplicaSet) error {
 	replicas := a.Replicas
+	labels := a.Labels
+	if labels == nil {
+		labels = a.Template.Labels
+	}
 	rs := &appsv1.ReplicaSet{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace:   ro.Namespace,
 			Name:        a.Name,
-			Labels:      a.Template.Labels,
+			Labels:      labels,
 			Annotations: a.Annotations,
 		},
 		Spec: appsv1.ReplicaSetSpec{
@@ -180,7 +202,14 @@ func (r *Reconciler) createReplicaSet(ctx context.Context, ro *v1alpha1.Rollout,
 			Template:        a.Template,
 		},
 	}
-	return r.create(ctx, ro, rs)
+	if err := controllerutil.SetControllerReference(ro, rs, r.Client.Scheme()); err != nil {
+		return err
+	}
+	err := r.Client.Create(ctx, rs)
+	if !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	return r.checkCollision(ctx, ro, rs)
 }
 
 func (r *Reconciler) createAnalysisRun(ctx context.Context, ro *v1alpha1.Rollout, a engine.CreateAnalysisRun) error {

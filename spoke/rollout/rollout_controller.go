@@ -48,6 +48,9 @@ type Reconciler struct {
 	Now func() time.Time
 	// MaxConcurrentReconciles bounds the Rollouts reconciled at once.
 	MaxConcurrentReconciles int
+
+	// expect holds our writes that the cache does not show yet.
+	expect expectations
 }
 
 // ownerIndex indexes the objects a Rollout owns by the Rollout's name.
@@ -72,16 +75,23 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	}); err != nil {
 		return fmt.Errorf("indexing Rollouts by Service: %w", err)
 	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.Rollout{}, workloadIndex, workloadOfRollout); err != nil {
+		return fmt.Errorf("indexing Rollouts by workload: %w", err)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("rollout").
-		// Every change of a Rollout is reconciled, its own status writes included: the engine
-		// takes one transition per reconcile, and the status write that records it is what
-		// brings the next one. A reconcile with nothing to do writes nothing.
+		// Every change of a Rollout is reconciled, its own status writes included: a step's
+		// pods move only once status shows the step, so the status write that records a
+		// transition is what brings the next one. A reconcile with nothing to do writes
+		// nothing.
 		For(&v1alpha1.Rollout{}).
 		Owns(&appsv1.ReplicaSet{}).
 		Owns(&v1alpha1.AnalysisRun{}).
 		Owns(&v1alpha1.Experiment{}).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.rolloutsOfService)).
+		// A change of the Deployment a workloadRef names (its template, or its replicas for
+		// workloadRef.scaleDown) is a change of the Rollout.
+		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.rolloutsOfWorkload)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Complete(r)
 }
@@ -99,6 +109,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	log := logf.FromContext(ctx)
 	ro := &v1alpha1.Rollout{}
 	if err := r.Client.Get(ctx, req.NamespacedName, ro); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.expect.forget(req.NamespacedName)
+		}
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	if !ro.DeletionTimestamp.IsZero() {
@@ -124,6 +137,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	if behind, giveUp := r.expect.behind(req.NamespacedName, ro, obs.ReplicaSets, r.now()); behind {
+		// The watch event of our own write enqueues the Rollout again once the cache has it.
+		log.V(1).Info("the cache does not show our last writes yet; waiting for them")
+		return reconcile.Result{RequeueAfter: giveUp}, nil
+	}
 	routerFor := r.lazyRouter(ro)
 	verifyWeights(ctx, ro, &obs, routerFor)
 	plan := engine.Reconcile(ro, obs)
@@ -140,6 +158,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		// Keep the status the engine started from: its steps are not done. Say why.
 		if err := r.patchStatus(ctx, ro, func(st *v1alpha1.RolloutStatus) {
 			st.Term = term
+			bumpCollisionCount(st, applyErr)
 			types := []string{v1alpha1.RolloutProgressing}
 			if reason != "ActionFailed" {
 				// The router's own condition says so too.
@@ -184,6 +203,7 @@ func (r *Reconciler) patchStatus(ctx context.Context, ro *v1alpha1.Rollout, muta
 		}
 		return fmt.Errorf("patching status: %w", err)
 	}
+	r.expect.statusWritten(client.ObjectKeyFromObject(ro), ro.ResourceVersion, r.now())
 	return nil
 }
 
@@ -204,8 +224,13 @@ func (r *Reconciler) now() time.Time {
 // rolloutsOfService maps a Service to the Rollouts whose strategy names it, through the
 // cache's index rather than a scan of every Rollout of the namespace.
 func (r *Reconciler) rolloutsOfService(ctx context.Context, obj client.Object) []reconcile.Request {
+	return r.rolloutsIndexed(ctx, serviceIndex, obj)
+}
+
+// rolloutsIndexed lists the Rollouts of obj's namespace whose index entry is obj's name.
+func (r *Reconciler) rolloutsIndexed(ctx context.Context, index string, obj client.Object) []reconcile.Request {
 	list := &v1alpha1.RolloutList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{serviceIndex: obj.GetName()}); err != nil {
+	if err := r.Client.List(ctx, list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{index: obj.GetName()}); err != nil {
 		return nil
 	}
 	out := make([]reconcile.Request, 0, len(list.Items))

@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
 	"github.com/flotilla-io/flotilla/spoke/rollout/engine"
@@ -62,11 +63,11 @@ func (r *Reconciler) observe(ctx context.Context, ro *v1alpha1.Rollout) (engine.
 	}
 
 	if ref := ro.Spec.WorkloadRef; ref != nil && ro.Spec.Template == nil {
-		tmpl, err := r.workloadTemplate(ctx, ro.Namespace, ref)
+		tmpl, workload, err := r.workload(ctx, ro.Namespace, ref)
 		if err != nil {
 			return obs, err
 		}
-		obs.Template = tmpl
+		obs.Template, obs.Workload = tmpl, workload
 	}
 
 	if restartPending(ro) {
@@ -85,25 +86,30 @@ func (r *Reconciler) observe(ctx context.Context, ro *v1alpha1.Rollout) (engine.
 	return obs, nil
 }
 
-// workloadTemplate reads the pod template of spec.workloadRef; nil when the workload does
-// not exist (the engine reports that).
-func (r *Reconciler) workloadTemplate(ctx context.Context, ns string, ref *v1alpha1.ObjectRef) (*corev1.PodTemplateSpec, error) {
+// workload reads the pod template of spec.workloadRef, and for a Deployment its replicas;
+// nil when the workload does not exist (the engine reports that). Deployments come from the
+// cache, which the controller's watch on them keeps.
+func (r *Reconciler) workload(ctx context.Context, ns string, ref *v1alpha1.ObjectRef) (*corev1.PodTemplateSpec, *engine.Workload, error) {
 	key := client.ObjectKey{Namespace: ns, Name: ref.Name}
 	switch ref.Kind {
 	case "Deployment":
 		d := &appsv1.Deployment{}
-		if err := r.APIReader.Get(ctx, key, d); err != nil {
-			return nil, client.IgnoreNotFound(err)
+		if err := r.Client.Get(ctx, key, d); err != nil {
+			return nil, nil, client.IgnoreNotFound(err)
 		}
-		return &d.Spec.Template, nil
+		w := &engine.Workload{Replicas: 1, Generation: d.Generation}
+		if d.Spec.Replicas != nil {
+			w.Replicas = *d.Spec.Replicas
+		}
+		return &d.Spec.Template, w, nil
 	case "PodTemplate":
 		pt := &corev1.PodTemplate{}
 		if err := r.APIReader.Get(ctx, key, pt); err != nil {
-			return nil, client.IgnoreNotFound(err)
+			return nil, nil, client.IgnoreNotFound(err)
 		}
-		return &pt.Template, nil
+		return &pt.Template, nil, nil
 	default:
-		return nil, nil
+		return nil, nil, nil
 	}
 }
 
@@ -143,4 +149,20 @@ func serviceNames(ro *v1alpha1.Rollout) []string {
 		add(bg.PreviewService)
 	}
 	return names
+}
+
+// workloadIndex indexes Rollouts by the Deployment their workloadRef names.
+const workloadIndex = ".spec.workloadRef.deployment"
+
+func workloadOfRollout(obj client.Object) []string {
+	ro, ok := obj.(*v1alpha1.Rollout)
+	if !ok || ro.Spec.WorkloadRef == nil || ro.Spec.WorkloadRef.Kind != "Deployment" {
+		return nil
+	}
+	return []string{ro.Spec.WorkloadRef.Name}
+}
+
+// rolloutsOfWorkload maps a Deployment to the Rollouts whose workloadRef names it.
+func (r *Reconciler) rolloutsOfWorkload(ctx context.Context, obj client.Object) []reconcile.Request {
+	return r.rolloutsIndexed(ctx, workloadIndex, obj)
 }

@@ -32,6 +32,12 @@ var virtualService = schema.GroupVersionKind{Group: "networking.istio.io", Versi
 // startReconciler runs the real Rollout reconciler, with every router, against the env.
 func startReconciler(t *testing.T, env *harness.Env) {
 	t.Helper()
+	startReconcilerWith(t, env, routers.Options{})
+}
+
+// startReconcilerWith runs the real Rollout reconciler with routers built with opts.
+func startReconcilerWith(t *testing.T, env *harness.Env, opts routers.Options) {
+	t.Helper()
 	ctrl.SetLogger(logr.Discard())
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
@@ -42,7 +48,7 @@ func startReconciler(t *testing.T, env *harness.Env) {
 	}
 	r := &rollout.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
-		Recorder: mgr.GetEventRecorder("flotilla-spoke"), Routers: routers.New,
+		Recorder: mgr.GetEventRecorder("flotilla-spoke"), Routers: routers.Builder(opts),
 		// The router's objects are not watched: a fixed router error is seen on this retry.
 		RouterErrorRetry: time.Second,
 	}
@@ -61,9 +67,11 @@ func startReconciler(t *testing.T, env *harness.Env) {
 	})
 }
 
-// routerErrorsRollout runs no pods (replicas 0), so its steps need no kubelet: every step
-// moves on as soon as the router has the weight.
-const routerErrorsRollout = `
+// noPodsRollout is a Rollout of replicas 0 whose trafficRouting is the one router given (in
+// YAML flow style), with the steps setWeight 20 and pause. It runs no pods, so its steps need
+// no kubelet: every step moves on as soon as the router has the weight.
+func noPodsRollout(router string) string {
+	return `
 apiVersion: rollouts.flotilla.dev/v1alpha1
 kind: Rollout
 metadata: {name: web}
@@ -75,8 +83,7 @@ spec:
       canaryService: web-canary
       stableService: web-stable
       trafficRouting:
-        istio:
-          virtualService: {name: web, routes: [primary]}
+        ` + router + `
       steps:
       - setWeight: 20
       - pause: {}
@@ -85,6 +92,22 @@ spec:
     spec:
       containers: [{name: web, image: "example.com/web:v1"}]
 `
+}
+
+// createWebServices creates the Services web-stable and web-canary.
+func createWebServices(t *testing.T, c client.Client, ns string) {
+	t.Helper()
+	for _, name := range []string{"web-stable", "web-canary"} {
+		harness.CreateYAML(t, c, ns, `
+apiVersion: v1
+kind: Service
+metadata: {name: `+name+`}
+spec:
+  selector: {app: web}
+  ports: [{port: 80}]
+`)
+	}
+}
 
 // webVirtualService is the VirtualService the Rollout names, with its HTTP route named
 // route.
@@ -118,17 +141,8 @@ func TestRouterErrorsPauseTheRollout(t *testing.T) {
 	ns := env.Namespace(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	for _, name := range []string{"web-stable", "web-canary"} {
-		harness.CreateYAML(t, env.Client, ns, `
-apiVersion: v1
-kind: Service
-metadata: {name: `+name+`}
-spec:
-  selector: {app: web}
-  ports: [{port: 80}]
-`)
-	}
-	harness.CreateYAML(t, env.Client, ns, routerErrorsRollout)
+	createWebServices(t, env.Client, ns)
+	harness.CreateYAML(t, env.Client, ns, noPodsRollout("istio: {virtualService: {name: web, routes: [primary]}}"))
 	key := client.ObjectKey{Namespace: ns, Name: "web"}
 
 	// 1. Istio is not installed.

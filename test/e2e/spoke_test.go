@@ -12,9 +12,12 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -59,8 +62,14 @@ func startMemberWith(t *testing.T, opts memberOptions) member {
 		ro = opts.routers(cl)
 	}
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapcore.InfoLevel)))
+	// The agent's cache holds only the ReplicaSets Rollouts create (cmd/flotilla-spoke).
+	hashed, err := labels.NewRequirement(engine.LabelPodTemplateHash, selection.Exists, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	mgr, err := ctrl.NewManager(cl.Config, ctrl.Options{
 		Scheme: s, Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{&appsv1.ReplicaSet{}: {Label: labels.NewSelector().Add(*hashed)}}},
 		// Each test of the package starts a manager with the same controller names.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})

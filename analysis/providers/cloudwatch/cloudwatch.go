@@ -22,7 +22,6 @@
 package cloudwatch
 
 import (
-	"bytes"
 	"context"
 	"encoding/xml"
 	"errors"
@@ -36,9 +35,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/flotilla-io/flotilla/analysis"
-	"github.com/flotilla-io/flotilla/analysis/providers/internal/awsauth"
-	"github.com/flotilla-io/flotilla/analysis/providers/internal/httpapi"
 	"github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
+	"github.com/flotilla-io/flotilla/internal/awsauth"
+	"github.com/flotilla-io/flotilla/internal/httpapi"
 )
 
 const (
@@ -202,26 +201,12 @@ func (p *Provider) measure(ctx context.Context, cw *v1alpha1.CloudWatchMetric) (
 }
 
 func (p *Provider) call(ctx context.Context, client *http.Client, endpoint string, form url.Values, creds awsauth.Credentials, region string, now time.Time) (*getMetricDataResult, error) {
-	body := []byte(form.Encode())
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
+	body, err := awsauth.Query(ctx, client, endpoint, form, creds, region, "monitoring", now)
 	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
-	awsauth.Sign(req, body, creds, region, "monitoring", now)
-	resp, err := httpapi.Do(client, req)
-	if err != nil {
-		var serr *httpapi.StatusError
-		if errors.As(err, &serr) {
-			var e errorResponse
-			if xml.Unmarshal(serr.Body, &e) == nil && e.Error.Code != "" {
-				return nil, fmt.Errorf("%s: HTTP %d: %s: %s", serr.Request, serr.StatusCode, e.Error.Code, e.Error.Message)
-			}
-		}
 		return nil, err
 	}
 	var out getMetricDataResponse
-	if err := xml.Unmarshal(resp.Body, &out); err != nil {
+	if err := xml.Unmarshal(body, &out); err != nil {
 		return nil, fmt.Errorf("response is not a GetMetricDataResponse: %w", err)
 	}
 	if out.XMLName.Local != "GetMetricDataResponse" {
@@ -256,13 +241,6 @@ type message struct {
 }
 
 func (m message) String() string { return m.Code + ": " + m.Value }
-
-type errorResponse struct {
-	Error struct {
-		Code    string `xml:"Code"`
-		Message string `xml:"Message"`
-	} `xml:"Error"`
-}
 
 // queryForm encodes the queries as Query API members.
 func queryForm(queries []v1alpha1.CloudWatchMetricDataQuery) (url.Values, error) {

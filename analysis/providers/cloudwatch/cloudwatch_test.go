@@ -19,8 +19,8 @@ import (
 
 	"github.com/flotilla-io/flotilla/analysis"
 	"github.com/flotilla-io/flotilla/analysis/providers/cloudwatch"
-	"github.com/flotilla-io/flotilla/analysis/providers/internal/awsauth"
 	"github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
+	"github.com/flotilla-io/flotilla/internal/awsauth"
 )
 
 var now = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)

@@ -34,7 +34,7 @@ import (
 
 	"github.com/flotilla-io/flotilla/analysis"
 	"github.com/flotilla-io/flotilla/analysis/providers/credentials"
-	"github.com/flotilla-io/flotilla/analysis/providers/internal/httpapi"
+	"github.com/flotilla-io/flotilla/internal/httpapi"
 )
 
 const (

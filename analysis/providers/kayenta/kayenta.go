@@ -36,8 +36,8 @@ import (
 	"time"
 
 	"github.com/flotilla-io/flotilla/analysis"
-	"github.com/flotilla-io/flotilla/analysis/providers/internal/httpapi"
 	"github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
+	"github.com/flotilla-io/flotilla/internal/httpapi"
 )
 
 const (

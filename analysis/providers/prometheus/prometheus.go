@@ -37,9 +37,9 @@ import (
 
 	"github.com/flotilla-io/flotilla/analysis"
 	"github.com/flotilla-io/flotilla/analysis/providers/internal/auth"
-	"github.com/flotilla-io/flotilla/analysis/providers/internal/awsauth"
-	"github.com/flotilla-io/flotilla/analysis/providers/internal/httpapi"
 	"github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
+	"github.com/flotilla-io/flotilla/internal/awsauth"
+	"github.com/flotilla-io/flotilla/internal/httpapi"
 )
 
 const (

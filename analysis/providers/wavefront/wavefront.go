@@ -31,8 +31,8 @@ import (
 
 	"github.com/flotilla-io/flotilla/analysis"
 	"github.com/flotilla-io/flotilla/analysis/providers/credentials"
-	"github.com/flotilla-io/flotilla/analysis/providers/internal/httpapi"
 	"github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
+	"github.com/flotilla-io/flotilla/internal/httpapi"
 )
 
 const (

@@ -84,11 +84,13 @@ type BlueGreenStrategy struct {
 	// +optional
 	PostPromotionAnalysis *RolloutAnalysis `json:"postPromotionAnalysis,omitempty"`
 
-	// previewMetadata is added to the new version's pods while they are the preview.
+	// previewMetadata is added to the new version's pods while they are the preview (until
+	// the new version is stable); the spoke changes the pods in place, never restarting them.
 	// +optional
 	PreviewMetadata *PodTemplateMetadata `json:"previewMetadata,omitempty"`
 
-	// activeMetadata is added to the pods the active Service selects.
+	// activeMetadata is added to the stable version's pods: the active ones once the update
+	// is promoted. The spoke changes the pods in place, never restarting them.
 	// +optional
 	ActiveMetadata *PodTemplateMetadata `json:"activeMetadata,omitempty"`
 
@@ -162,11 +164,13 @@ type CanaryStrategy struct {
 	// +optional
 	AntiAffinity *AntiAffinity `json:"antiAffinity,omitempty"`
 
-	// canaryMetadata is added to the new version's pods while they are the canary.
+	// canaryMetadata is added to the new version's pods while they are the canary; the spoke
+	// changes the pods in place, never restarting them.
 	// +optional
 	CanaryMetadata *PodTemplateMetadata `json:"canaryMetadata,omitempty"`
 
-	// stableMetadata is added to the stable version's pods.
+	// stableMetadata is added to the stable version's pods. When the canary becomes stable,
+	// its pods take stableMetadata and lose canaryMetadata in place.
 	// +optional
 	StableMetadata *PodTemplateMetadata `json:"stableMetadata,omitempty"`
 

@@ -34,6 +34,8 @@ type CreateReplicaSet struct {
 	MinReadySeconds int32
 	Selector        *metav1.LabelSelector
 	Template        corev1.PodTemplateSpec
+	// Labels go on the ReplicaSet itself: the template's, without role metadata.
+	Labels map[string]string
 	// Annotations go on the ReplicaSet itself (the revision, among others).
 	Annotations map[string]string
 }

@@ -147,6 +147,12 @@ func (e *engine) blueGreenUpdate() {
 			return
 		}
 		e.switchActive()
+		if fast || b.PostPromotionAnalysis == nil {
+			// Nothing is left to observe before the promotion: it goes in the same status
+			// write as the switch. A crash before that write finds the active Service
+			// switched, and promotes then.
+			e.promoteBlueGreen()
+		}
 		return
 	}
 

@@ -69,7 +69,7 @@ func TestBlueGreen(t *testing.T) {
 			wantPhase(t, p, v1alpha1.RolloutPhasePaused)
 		},
 	}, {
-		name: "promote: the active Service switches",
+		name: "promote: the active Service switches, and the new version is stable in the same status write",
 		ro: func() *v1alpha1.Rollout {
 			ro := midUpdate(manual, 0)
 			ro.Status.ControllerPause = true
@@ -77,11 +77,11 @@ func TestBlueGreen(t *testing.T) {
 		}(),
 		obs:     observed(rs("demo:v1", 1, 3, 3), rs("demo:v2", 2, 3, 3)).with(during),
 		actions: []string{"SetServiceSelector demo-active hash=" + h2},
-		events:  []string{EventReasonSwitchActive},
+		events:  []string{EventReasonSwitchActive, EventReasonCompleted},
 		check: func(t *testing.T, p Plan) {
 			wantPauses(t, p)
-			if p.Status.BlueGreen.ActiveSelector != h2 {
-				t.Errorf("active selector %s", p.Status.BlueGreen.ActiveSelector)
+			if p.Status.BlueGreen.ActiveSelector != h2 || p.Status.StableRS != h2 {
+				t.Errorf("active selector %s, stableRS %s; want both %s", p.Status.BlueGreen.ActiveSelector, p.Status.StableRS, h2)
 			}
 		},
 	}, {

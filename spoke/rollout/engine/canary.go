@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -67,6 +68,11 @@ func (e *engine) canary() {
 		e.canarySteady(surge, true)
 		return
 	}
+	if !aborted && !e.halted && idx >= n {
+		// Said the same way in the reconcile that completes the last step and in those that
+		// wait for the pods after it, so that the status is written once for both.
+		e.wait("waiting for %d available pods of revision %d", e.replicas, e.revision)
+	}
 	if e.halted && !aborted {
 		e.wait("spec.paused is true")
 		return
@@ -112,11 +118,32 @@ func (e *engine) runSteps(idx int32) int32 {
 		e.removePause(v1alpha1.PauseReasonCanaryPauseStep)
 		e.st.Canary.CurrentStepAnalysisRunStatus = nil
 		e.st.Canary.CurrentExperiment = ""
-		e.event(corev1.EventTypeNormal, EventReasonStepCompleted, "Step %d/%d completed: %s", idx+1, len(steps), stepString(s))
+		e.stepsDone = append(e.stepsDone, fmt.Sprintf("tep %d/%d completed: %s", idx+1, len(steps), stepString(s)))
 		e.progressed = true
 		idx++
 	}
+	e.stepEvent(idx)
 	return idx
+}
+
+// stepEvent records the one event of a step transition: the steps this reconcile completed
+// and the step the update is at now. The pods, weights and pauses that move with it get no
+// events of their own.
+func (e *engine) stepEvent(idx int32) {
+	if len(e.stepsDone) == 0 {
+		return
+	}
+	steps := e.ro.Spec.Strategy.Canary.Steps
+	msg := "S" + strings.Join(e.stepsDone, "; s")
+	switch {
+	case idx >= int32(len(steps)):
+		msg += "; every step is done"
+	case e.pausedAtStep:
+		msg += fmt.Sprintf("; paused at step %d/%d: %s", idx+1, len(steps), stepString(&steps[idx]))
+	default:
+		msg += fmt.Sprintf("; now at step %d/%d: %s", idx+1, len(steps), stepString(&steps[idx]))
+	}
+	e.event(corev1.EventTypeNormal, EventReasonStepCompleted, "%s", msg)
 }
 
 // stepDone runs one step and reports whether it is done. The parts of a step that only call
@@ -501,7 +528,9 @@ func (e *engine) prevWeights() *v1alpha1.TrafficWeights {
 
 func (e *engine) setWeight(w int32, additional []v1alpha1.WeightDestination) {
 	e.add(phaseTraffic, SetWeight{Weight: w, Additional: additional})
-	e.event(corev1.EventTypeNormal, EventReasonTrafficWeightMoved, "Canary weight set to %d", w)
+	if !e.stepFlow() {
+		e.event(corev1.EventTypeNormal, EventReasonTrafficWeightMoved, "Canary weight set to %d", w)
+	}
 	e.progressed = true
 }
 

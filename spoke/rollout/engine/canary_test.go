@@ -57,8 +57,9 @@ func TestCanarySteps(t *testing.T) {
 		ro:      midUpdate(gs, 0),
 		obs:     observed(rs("demo:v1", 1, 4, 4), rs("demo:v2", 2, 1, 1)),
 		actions: nil,
-		events:  []string{EventReasonStepCompleted, EventReasonPaused},
+		events:  []string{EventReasonStepCompleted},
 		check: func(t *testing.T, p Plan) {
+			wantOneEvent(t, p, "Step 1/8 completed: setWeight 20; paused at step 2/8: pause")
 			wantStep(t, p, 1)
 			wantPauses(t, p, v1alpha1.PauseReasonCanaryPauseStep)
 			wantPhase(t, p, v1alpha1.RolloutPhasePaused)
@@ -85,8 +86,9 @@ func TestCanarySteps(t *testing.T) {
 		}(),
 		obs:     observed(rs("demo:v1", 1, 4, 4), rs("demo:v2", 2, 1, 1)),
 		actions: nil, // setWeight 40 gets its pods once status shows it
-		events:  []string{EventReasonStepCompleted, EventReasonResumed},
+		events:  []string{EventReasonStepCompleted},
 		check: func(t *testing.T, p Plan) {
+			wantOneEvent(t, p, "Step 2/8 completed: pause; now at step 3/8: setWeight 40")
 			wantStep(t, p, 2)
 			wantPauses(t, p)
 			wantCondition(t, p, v1alpha1.RolloutPaused, "False/Resumed")

@@ -12,7 +12,9 @@
 // reconciles again. When an action fails, the reconciler keeps the old status (it may set a
 // condition saying what failed) and retries: the engine recomputes the same plan from the
 // same state and skips what was already done. Events come last in a plan, so they are only
-// recorded for changes that were made.
+// recorded for changes that were made: one per step transition, none per scale or weight
+// move within the steps. A status that differs from the last one only by the pod counts
+// people read, in the middle of a step, is not written (see holdCounts).
 //
 // That contract is what makes the agent crash-safe:
 //   - every action is computed from a difference between what is wanted and what is
@@ -53,7 +55,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
@@ -143,6 +144,15 @@ type engine struct {
 	activeAfter string
 	// planned are the replicas this plan already asked of each ReplicaSet.
 	planned map[string]int32
+	// announced is set when this plan's event says that an update starts: the creation of
+	// its ReplicaSet needs no event of its own.
+	announced bool
+	// stepsDone describes the canary steps this reconcile completed, for the one event that
+	// tells of the step transition (see runSteps).
+	stepsDone []string
+	// pausedAtStep is set when a pause step began right after a step completed in this
+	// reconcile: the step transition's event says so.
+	pausedAtStep bool
 
 	wantedRuns        map[string]bool
 	wantedExperiments map[string]bool
@@ -205,7 +215,10 @@ func (e *engine) run() (Plan, bool) {
 	e.restart()
 	e.history()
 	e.terminateUnwanted()
+	e.runHistory()
+	e.syncPodMetadata()
 	abortForDeadline := e.finishStatus()
+	e.scaleDownWorkload()
 	return e.plan(), abortForDeadline && !e.st.Abort
 }
 
@@ -276,7 +289,7 @@ func (e *engine) resolveReplicaSets() {
 	} else {
 		e.template = e.obs.Template
 	}
-	e.hash = PodTemplateHash(e.template, e.st.CollisionCount)
+	e.hash = e.desiredHash()
 	if rs := e.replicaSetWithTemplate(); rs != nil {
 		// A template copied back from a ReplicaSet (an undo) carries the defaults the API
 		// server filled in, so it hashes differently from the template that made that
@@ -320,22 +333,18 @@ func (e *engine) resolveReplicaSets() {
 	}
 }
 
-// replicaSetWithTemplate returns the ReplicaSet whose pod template is the desired one but
-// for the pod-template-hash label, when no ReplicaSet has the desired hash.
+// replicaSetWithTemplate returns the ReplicaSet made from the desired template (see
+// sameTemplate), when no ReplicaSet has the desired hash.
 func (e *engine) replicaSetWithTemplate() *ReplicaSet {
 	for i := range e.obs.ReplicaSets {
 		if e.obs.ReplicaSets[i].PodTemplateHash == e.hash {
 			return nil
 		}
 	}
+	digest := TemplateDigest(e.template)
 	for i := range e.obs.ReplicaSets {
 		rs := &e.obs.ReplicaSets[i]
-		if rs.Template == nil || rs.PodTemplateHash == "" {
-			continue
-		}
-		t := rs.Template.DeepCopy()
-		delete(t.Labels, LabelPodTemplateHash)
-		if equality.Semantic.DeepEqual(t, e.template) {
+		if rs.PodTemplateHash != "" && e.sameTemplate(rs, digest) {
 			return rs
 		}
 	}
@@ -414,6 +423,7 @@ func (e *engine) startRevision() {
 	switch {
 	case newRevision && e.prev.CurrentPodHash != "" && e.updating():
 		e.event(corev1.EventTypeNormal, EventReasonNewRevision, "Updating to revision %d (pod-template hash %s)", e.revision, e.hash)
+		e.announced = true
 	case stepsChanged:
 		e.event(corev1.EventTypeNormal, EventReasonNewRevision, "Steps changed: restarting the update at step 0")
 	}
@@ -465,8 +475,17 @@ func (e *engine) scale(rs *ReplicaSet, replicas int32, why string) {
 		p, verb = phaseScaleDown, "down"
 	}
 	e.add(p, ScaleReplicaSet{Name: rs.Name, Replicas: replicas})
-	e.event(corev1.EventTypeNormal, EventReasonScaled, "Scaled %s ReplicaSet %s from %d to %d%s", verb, rs.Name, rs.Replicas, replicas, why)
+	if !e.stepFlow() {
+		e.event(corev1.EventTypeNormal, EventReasonScaled, "Scaled %s ReplicaSet %s from %d to %d%s", verb, rs.Name, rs.Replicas, replicas, why)
+	}
 	e.progressed = true
+}
+
+// stepFlow reports whether pods and weights move as an update's steps ask, with no abort:
+// those moves get no event each, since the one event of each step transition tells of them
+// (one event per step rather than one per scale and weight).
+func (e *engine) stepFlow() bool {
+	return e.updating() && !e.st.Abort
 }
 
 // ensureNewRS creates the new ReplicaSet with replicas pods when it does not exist yet, or
@@ -482,6 +501,9 @@ func (e *engine) ensureNewRS(replicas int32) {
 	sel := e.selector()
 	sel.MatchLabels = withLabel(sel.MatchLabels, LabelPodTemplateHash, e.hash)
 	e.addAntiAffinity(&tmpl)
+	annotations := map[string]string{AnnotationRevision: strconv.FormatInt(e.revision, 10), AnnotationTemplateDigest: TemplateDigest(e.template)}
+	labels := tmpl.Labels
+	e.newReplicaSetMetadata(&tmpl, annotations)
 	e.add(phasePrepare, CreateReplicaSet{
 		Name:            name,
 		PodTemplateHash: e.hash,
@@ -490,9 +512,12 @@ func (e *engine) ensureNewRS(replicas int32) {
 		MinReadySeconds: e.ro.Spec.MinReadySeconds,
 		Selector:        sel,
 		Template:        tmpl,
-		Annotations:     map[string]string{AnnotationRevision: strconv.FormatInt(e.revision, 10)},
+		Labels:          labels,
+		Annotations:     annotations,
 	})
-	e.event(corev1.EventTypeNormal, v1alpha1.RolloutReasonNewReplicaSetCreated, "Created ReplicaSet %s (revision %d) with %d replicas", name, e.revision, replicas)
+	if !e.announced {
+		e.event(corev1.EventTypeNormal, v1alpha1.RolloutReasonNewReplicaSetCreated, "Created ReplicaSet %s (revision %d) with %d replicas", name, e.revision, replicas)
+	}
 	e.progressed = true
 }
 

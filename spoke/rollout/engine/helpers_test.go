@@ -307,3 +307,18 @@ func wantRequeue(t *testing.T, p Plan, d time.Duration) {
 		t.Errorf("requeue after %s, want %s", p.RequeueAfter, d)
 	}
 }
+
+// wantOneEvent checks that the plan records exactly one event, with this message: one event
+// per step transition, not one per pod or weight move.
+func wantOneEvent(t *testing.T, p Plan, msg string) {
+	t.Helper()
+	var got []string
+	for _, a := range p.Actions {
+		if ev, ok := a.(Event); ok {
+			got = append(got, ev.Message)
+		}
+	}
+	if len(got) != 1 || got[0] != msg {
+		t.Errorf("events %q, want exactly %q", got, msg)
+	}
+}

@@ -53,6 +53,9 @@ type Observed struct {
 	// WeightsUnverified says why the weights are not verified yet (what a router answered,
 	// or why it could not be asked), for status.message; empty when it has nothing to add.
 	WeightsUnverified string
+	// Workload is the Deployment spec.workloadRef names, nil when there is none (or the
+	// reference is to another kind); workloadRef.scaleDown scales it.
+	Workload *Workload
 }
 
 // ReplicaSet is what the engine needs of one ReplicaSet.
@@ -74,6 +77,13 @@ type ReplicaSet struct {
 	Template *corev1.PodTemplateSpec
 	// FailureMessage is the message of the ReplicaSet's ReplicaFailure condition, if True.
 	FailureMessage string
+	// PodMetadata is the role metadata (canaryMetadata, stableMetadata, ...) last applied
+	// to the ReplicaSet and its pods: the AnnotationPodMetadata annotation, nil when absent
+	// or unreadable.
+	PodMetadata *v1alpha1.PodTemplateMetadata
+	// TemplateDigest is the AnnotationTemplateDigest annotation: the digest of the template
+	// the ReplicaSet was made from, "" when absent.
+	TemplateDigest string
 }
 
 // AnalysisRun is what the engine needs of one AnalysisRun.
@@ -83,6 +93,9 @@ type AnalysisRun struct {
 	Message string
 	// Terminating is spec.terminate.
 	Terminating bool
+	// PodTemplateHash is the LabelPodTemplateHash label: the ReplicaSet it was run for.
+	PodTemplateHash   string
+	CreationTimestamp time.Time
 }
 
 // Experiment is what the engine needs of one Experiment.
@@ -94,6 +107,9 @@ type Experiment struct {
 	Terminating bool
 	// Templates are status.templateStatuses: the Services and hashes of the templates.
 	Templates []v1alpha1.TemplateStatus
+	// PodTemplateHash is the LabelPodTemplateHash label: the ReplicaSet it was run for.
+	PodTemplateHash   string
+	CreationTimestamp time.Time
 }
 
 // Service is what the engine needs of one Service.
@@ -141,12 +157,17 @@ func ReplicaSetFrom(rs *appsv1.ReplicaSet) ReplicaSet {
 			out.FailureMessage = c.Message
 		}
 	}
+	out.PodMetadata = parsePodMetadata(rs.Annotations[AnnotationPodMetadata])
+	out.TemplateDigest = rs.Annotations[AnnotationTemplateDigest]
 	return out
 }
 
 // AnalysisRunFrom summarises an AnalysisRun for the engine.
 func AnalysisRunFrom(ar *v1alpha1.AnalysisRun) AnalysisRun {
-	return AnalysisRun{Name: ar.Name, Phase: ar.Status.Phase, Message: ar.Status.Message, Terminating: ar.Spec.Terminate}
+	return AnalysisRun{
+		Name: ar.Name, Phase: ar.Status.Phase, Message: ar.Status.Message, Terminating: ar.Spec.Terminate,
+		PodTemplateHash: ar.Labels[LabelPodTemplateHash], CreationTimestamp: ar.CreationTimestamp.Time,
+	}
 }
 
 // ExperimentFrom summarises an Experiment for the engine.
@@ -157,6 +178,9 @@ func ExperimentFrom(ex *v1alpha1.Experiment) Experiment {
 		Message:     ex.Status.Message,
 		Terminating: ex.Spec.Terminate,
 		Templates:   ex.Status.TemplateStatuses,
+
+		PodTemplateHash:   ex.Labels[LabelPodTemplateHash],
+		CreationTimestamp: ex.CreationTimestamp.Time,
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,7 +21,10 @@ type cluster struct {
 	ro       *v1alpha1.Rollout
 	now      time.Time
 	podDelay time.Duration
-	runDelay time.Duration
+	// podStagger, when set, makes the pods of one scale-up become available one after the
+	// other, this far apart, as a real ReplicaSet's do.
+	podStagger time.Duration
+	runDelay   time.Duration
 	// verdict gives the final phase of an AnalysisRun or Experiment by name.
 	verdict func(name string) v1alpha1.AnalysisPhase
 
@@ -46,6 +50,8 @@ type cluster struct {
 	completed []int
 	// canaryPods is the history of the desired version's replicas.
 	canaryPods []int32
+	// statusWrites counts the reconciles whose status differed from the one they read.
+	statusWrites int
 }
 
 func (c *cluster) available() int32 {
@@ -64,6 +70,7 @@ type simRS struct {
 type simRun struct {
 	created   time.Time
 	terminate bool
+	hash      string
 }
 
 type simRouter struct {
@@ -102,11 +109,11 @@ func (c *cluster) observe() Observed {
 		obs.ReplicaSets = append(obs.ReplicaSets, r)
 	}
 	for name, r := range c.runs {
-		obs.AnalysisRuns = append(obs.AnalysisRuns, AnalysisRun{Name: name, Phase: c.runPhase(name, r), Terminating: r.terminate})
+		obs.AnalysisRuns = append(obs.AnalysisRuns, AnalysisRun{Name: name, Phase: c.runPhase(name, r), Terminating: r.terminate, PodTemplateHash: r.hash, CreationTimestamp: r.created})
 	}
 	sort.Slice(obs.AnalysisRuns, func(i, j int) bool { return obs.AnalysisRuns[i].Name < obs.AnalysisRuns[j].Name })
 	for name, r := range c.exps {
-		obs.Experiments = append(obs.Experiments, Experiment{Name: name, Phase: c.runPhase(name, r), Terminating: r.terminate})
+		obs.Experiments = append(obs.Experiments, Experiment{Name: name, Phase: c.runPhase(name, r), Terminating: r.terminate, PodTemplateHash: r.hash, CreationTimestamp: r.created})
 	}
 	for name, sel := range c.svcs {
 		obs.Services[name] = Service{Name: name, Selector: sel}
@@ -136,8 +143,10 @@ func (c *cluster) find(name string) *simRS {
 
 func (c *cluster) scaleTo(s *simRS, n int32) {
 	s.rs.Replicas = n
+	at := c.now.Add(c.podDelay)
 	for int32(len(s.pods)) < n {
-		s.pods = append(s.pods, c.now.Add(c.podDelay))
+		s.pods = append(s.pods, at)
+		at = at.Add(c.podStagger)
 	}
 	// The ReplicaSet controller deletes the pods that are not available first.
 	sort.Slice(s.pods, func(i, j int) bool { return s.pods[i].Before(s.pods[j]) })
@@ -154,7 +163,8 @@ func (c *cluster) apply(a Action) {
 				c.t.Fatalf("ReplicaSet %s created twice", a.Name)
 			}
 		}
-		s := &simRS{rs: ReplicaSet{Name: a.Name, PodTemplateHash: a.PodTemplateHash, Revision: a.Revision, CreationTimestamp: c.now, Template: a.Template.DeepCopy()}}
+		s := &simRS{rs: ReplicaSet{Name: a.Name, PodTemplateHash: a.PodTemplateHash, Revision: a.Revision, CreationTimestamp: c.now, Template: a.Template.DeepCopy(),
+			TemplateDigest: a.Annotations[AnnotationTemplateDigest], PodMetadata: parsePodMetadata(a.Annotations[AnnotationPodMetadata])}}
 		c.rss = append(c.rss, s)
 		c.scaleTo(s, a.Replicas)
 	case ScaleReplicaSet:
@@ -205,21 +215,30 @@ func (c *cluster) apply(a Action) {
 		if _, ok := c.runs[a.Name]; ok {
 			c.t.Fatalf("AnalysisRun %s created twice", a.Name)
 		}
-		c.runs[a.Name] = &simRun{created: c.now}
+		c.runs[a.Name] = &simRun{created: c.now, hash: a.Labels[LabelPodTemplateHash]}
 	case TerminateAnalysisRun:
 		c.runs[a.Name].terminate = true
 	case CreateExperiment:
 		if _, ok := c.exps[a.Name]; ok {
 			c.t.Fatalf("Experiment %s created twice", a.Name)
 		}
-		c.exps[a.Name] = &simRun{created: c.now}
+		c.exps[a.Name] = &simRun{created: c.now, hash: a.Labels[LabelPodTemplateHash]}
 	case TerminateExperiment:
 		c.exps[a.Name].terminate = true
+	case DeleteAnalysisRun:
+		delete(c.runs, a.Name)
+	case DeleteExperiment:
+		delete(c.exps, a.Name)
+	case SyncPodMetadata:
+		c.find(a.ReplicaSet).rs.PodMetadata = a.New.DeepCopy()
 	case Event:
 		c.events = append(c.events, a)
-		var done, total int
-		if _, err := fmt.Sscanf(a.Message, "Step %d/%d completed", &done, &total); err == nil && a.Reason == EventReasonStepCompleted {
-			c.completed = append(c.completed, done)
+		// One event tells of a step transition, naming every step it completed.
+		for _, part := range strings.Split(a.Message, "; ") {
+			var done, total int
+			if _, err := fmt.Sscanf(strings.ToUpper(part[:1])+part[1:], "Step %d/%d completed", &done, &total); err == nil && a.Reason == EventReasonStepCompleted {
+				c.completed = append(c.completed, done)
+			}
 		}
 	}
 }
@@ -261,6 +280,9 @@ func (c *cluster) reconcile() (Plan, bool) {
 
 	for _, check := range c.checks {
 		check(c, nil)
+	}
+	if string(before) != string(after) {
+		c.statusWrites++
 	}
 	changed := string(before) != string(after) || len(actionStrings(plan)) > 0
 	return plan, changed

@@ -510,3 +510,39 @@ func TestSimulateCrashSafetyBlueGreenAndAbort(t *testing.T) {
 		}
 	}
 }
+
+// TestSimulateWritesPerStep counts what BenchmarkCanaryUpdate100 measures on a real cluster,
+// on the engine alone: a canary of 10 pods with four setWeight steps whose pods become
+// available one by one. Each step costs one status write (the step index moving) and one
+// event (the step transition), however many pods change on the way; the pod counts in
+// status are written with the transitions.
+func TestSimulateWritesPerStep(t *testing.T) {
+	ro := canaryRollout(10, setWeight(20), setWeight(40), setWeight(60), setWeight(80))
+	c := deploy(t, ro)
+	c.podStagger = 700 * time.Millisecond
+	writes0 := c.statusWrites
+	c.setImage("demo:v2")
+	c.settle((*cluster).healthy)
+	if !c.healthy() {
+		t.Fatalf("not Healthy: %s", c.describe())
+	}
+	if want := []int32{0, 1, 2, 3, 4}; !slices.Equal(c.steps, want) {
+		t.Errorf("step indexes = %v, want %v", c.steps, want)
+	}
+	writes := c.statusWrites - writes0
+	var reasons []string
+	for _, e := range c.events {
+		reasons = append(reasons, e.Reason)
+	}
+	// One write and one event per step, plus the update starting and the promotion.
+	if writes > 4+2 {
+		t.Errorf("%d status writes for 4 steps, want at most 6", writes)
+	}
+	if len(c.events) > 4+2 {
+		t.Errorf("%d events for 4 steps, want at most 6: %v", len(c.events), reasons)
+	}
+	if st := c.ro.Status; st.AvailableReplicas != 10 || st.UpdatedReplicas != 10 || st.Replicas != 10 {
+		t.Errorf("Healthy with counts replicas %d updated %d available %d, want 10 each", st.Replicas, st.UpdatedReplicas, st.AvailableReplicas)
+	}
+	t.Logf("4 steps: %d status writes, %d events %v", writes, len(c.events), reasons)
+}

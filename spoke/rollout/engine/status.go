@@ -5,6 +5,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -159,7 +160,9 @@ func (e *engine) finishStatus() bool {
 		e.setCondition(v1alpha1.RolloutPaused, metav1.ConditionTrue, string(pc.Reason), pauseMessage(pc.Reason))
 	case conditionTrue(e.prev, v1alpha1.RolloutPaused):
 		e.setCondition(v1alpha1.RolloutPaused, metav1.ConditionFalse, v1alpha1.RolloutReasonResumed, "the Rollout was resumed")
-		e.event(corev1.EventTypeNormal, EventReasonResumed, "Rollout resumed")
+		if len(e.stepsDone) == 0 { // else the step transition's event tells
+			e.event(corev1.EventTypeNormal, EventReasonResumed, "Rollout resumed")
+		}
 	case findCondition(&e.st, v1alpha1.RolloutPaused) != nil:
 		e.setCondition(v1alpha1.RolloutPaused, metav1.ConditionFalse, v1alpha1.RolloutReasonResumed, "the Rollout was resumed")
 	}
@@ -186,7 +189,54 @@ func (e *engine) finishStatus() bool {
 
 	abortForDeadline := e.progressCondition(completed && healthy, e.waitingForPods)
 	e.st.Phase, e.st.Message = derivePhase(&e.st)
+	e.holdCounts()
 	return abortForDeadline
+}
+
+// holdCounts keeps the pod counts people read (replicas, updatedReplicas, readyReplicas,
+// availableReplicas) of the status the engine was called with while an update waits for the
+// pods of a step and nothing but those counts changed: each pod becoming ready would
+// otherwise cost a status write. The counts are written with the next transition (the step
+// completing, which is when its pods are there), whenever the Available condition flips, and
+// at least every tenth of progressDeadlineSeconds while pods keep coming, so that the
+// progress deadline, which counts from the last recorded progress, is never early and at
+// most that much late. HPAReplicas is never held: the scale subresource reports it, and a
+// HorizontalPodAutoscaler divides Object and External metrics by it. Outside an update the
+// counts are written as they change: then no step transition would carry them.
+func (e *engine) holdCounts() {
+	if !e.updating() || !e.waitingForPods || e.st.Abort || e.halted {
+		return
+	}
+	prog := findCondition(e.prev, v1alpha1.RolloutProgressing)
+	if prog == nil || prog.Status != metav1.ConditionTrue {
+		return
+	}
+	refresh := prog.LastTransitionTime.Add(time.Duration(progressDeadline(e.ro)) * time.Second / 10)
+	if !e.now.Before(refresh) {
+		return
+	}
+	held := *e.st.DeepCopy()
+	p := e.prev
+	held.Replicas, held.ReadyReplicas, held.AvailableReplicas, held.UpdatedReplicas =
+		p.Replicas, p.ReadyReplicas, p.AvailableReplicas, p.UpdatedReplicas
+	for _, t := range []string{v1alpha1.RolloutAvailable, v1alpha1.RolloutProgressing} {
+		was, now := findCondition(p, t), findCondition(&held, t)
+		if was == nil || now == nil || was.Status != now.Status || was.Reason != now.Reason {
+			return
+		}
+		if t == v1alpha1.RolloutProgressing && was.Message != now.Message {
+			return
+		}
+		*now = *was // the Available message counts pods; Progressing's time is the progress clock
+	}
+	held.Phase, held.Message = derivePhase(&held)
+	if !equality.Semantic.DeepEqual(held, *p) {
+		return // something else changed: write it all
+	}
+	if !equality.Semantic.DeepEqual(e.st, held) {
+		e.requeueAt(refresh)
+	}
+	e.st = held
 }
 
 func (e *engine) notHealthyMessage(completed bool) string {

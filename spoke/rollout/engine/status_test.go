@@ -5,6 +5,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
@@ -90,5 +91,42 @@ func TestAntiAffinity(t *testing.T) {
 	}
 	if cr.PodTemplateHash != hashOf("demo:v2") || cr.Template.Labels[LabelPodTemplateHash] != hashOf("demo:v2") {
 		t.Errorf("the hash is the template's, before the anti-affinity: %s", cr.PodTemplateHash)
+	}
+}
+
+// TestHoldCounts: while a step waits for its pods, pods becoming available are not a status
+// write of their own; HPAReplicas, which a HorizontalPodAutoscaler reads, always is; and
+// after a tenth of the progress deadline the counts are written again, with the progress.
+func TestHoldCounts(t *testing.T) {
+	ro := midUpdate(canaryRollout(10, setWeight(20), setWeight(40)), 0)
+	at := func(d time.Duration, v1Current, v2Avail int32) Observed {
+		v1, v2 := rs("demo:v1", 1, 8, 8), rs("demo:v2", 2, 2, v2Avail)
+		v1.CurrentReplicas = v1Current
+		o := observed(v1, v2)
+		o.Now = t0.Add(d)
+		return o
+	}
+	first := Reconcile(ro, at(0, 8, 0))
+	ro.Status = roundTrip(t, first.Status)
+
+	p := Reconcile(ro, at(2*time.Second, 8, 1))
+	if !equality.Semantic.DeepEqual(p.Status, ro.Status) {
+		t.Errorf("one more canary pod available mid-step changed the status: available %d, was %d", p.Status.AvailableReplicas, ro.Status.AvailableReplicas)
+	}
+	if want := 60*time.Second - 2*time.Second; p.RequeueAfter != want {
+		t.Errorf("requeue after %s, want %s: the held counts are written a tenth of the progress deadline after the last progress", p.RequeueAfter, want)
+	}
+
+	p = Reconcile(ro, at(3*time.Second, 9, 1))
+	if p.Status.HPAReplicas != 11 {
+		t.Errorf("HPAReplicas %d with 11 pods running, want 11: the scale subresource is never held", p.Status.HPAReplicas)
+	}
+
+	p = Reconcile(ro, at(61*time.Second, 8, 1))
+	if p.Status.AvailableReplicas != 9 {
+		t.Errorf("a tenth of the progress deadline on, available %d, want 9", p.Status.AvailableReplicas)
+	}
+	if c := findCondition(&p.Status, v1alpha1.RolloutProgressing); c == nil || !c.LastTransitionTime.Time.Equal(t0.Add(61*time.Second)) {
+		t.Errorf("Progressing %v, want the progress recorded at 61s", c)
 	}
 }

@@ -340,6 +340,10 @@ func (e *engine) addPause(r v1alpha1.PauseReason) {
 		return
 	}
 	e.st.PauseConditions = append(e.st.PauseConditions, v1alpha1.PauseCondition{Reason: r, StartTime: e.stamp()})
+	if r == v1alpha1.PauseReasonCanaryPauseStep && len(e.stepsDone) > 0 {
+		e.pausedAtStep = true // the step transition's event tells
+		return
+	}
 	e.event(corev1.EventTypeNormal, EventReasonPaused, "Rollout paused: %s", pauseMessage(r))
 }
 

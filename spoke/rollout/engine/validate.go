@@ -25,6 +25,12 @@ func validate(ro *v1alpha1.Rollout, obs Observed) (string, string) {
 		}
 		return reason, err.Error()
 	}
+	if err := validateWorkloadRef(ro); err != nil {
+		return v1alpha1.RolloutReasonInvalidSpec, err.Error()
+	}
+	if err := validatePodMetadata(ro, obs); err != nil {
+		return v1alpha1.RolloutReasonInvalidSpec, err.Error()
+	}
 	if spec.Replicas != nil && *spec.Replicas < 0 {
 		return v1alpha1.RolloutReasonInvalidSpec, "spec.replicas must not be negative"
 	}

@@ -31,10 +31,14 @@
 // Rollout may carry them).
 //
 // VerifyWeight needs the weights the load balancer applies, which only the AWS API knows.
-// The core does not import the AWS SDK, so the router reports VerificationUnsupported unless
-// WithWeightReader gives it a WeightReader (an AWS implementation lives outside the core);
-// with one, it compares the weights the reader returns for the canary and the additional
-// Services with the wanted ones.
+// With a WeightReader (WithWeightReader; package elbv2 reads them from the ELBv2 API) it
+// finds, for each Ingress, the forward actions of its load balancer that include the target
+// group of the stable Service (the weighted action; a header route's action forwards to the
+// canary alone), and reports Verified when each of them gives the canary, each additional
+// destination and the stable Service exactly the weights SetWeight wrote, Pending when one
+// gives other weights. A load balancer the reader cannot find or read, or one with no
+// weighted action, is an error, never a success. Without a reader it reports
+// VerificationUnsupported.
 package alb
 
 import (
@@ -62,10 +66,13 @@ const UseAnnotation = "use-annotation"
 
 var ingressGK = networkingv1.SchemeGroupVersion.WithKind("Ingress").GroupKind()
 
-// WeightReader reads the weights that the load balancer in front of an Ingress applies,
-// by the name of the Service of each target group, for the Services' port servicePort.
+// WeightReader reads the weights that the load balancer in front of an Ingress applies.
 type WeightReader interface {
-	ServiceWeights(ctx context.Context, ing *networkingv1.Ingress, servicePort int32) (map[string]int32, error)
+	// ForwardWeights returns the weights of every forward action of the load balancer of
+	// ing, each as the weights of the target groups of ing's Services at servicePort, by
+	// Service name. An Ingress without a load balancer yet, or a load balancer that cannot
+	// be read, is an error.
+	ForwardWeights(ctx context.Context, ing *networkingv1.Ingress, servicePort int32) ([]map[string]int32, error)
 }
 
 // Option configures a Router.
@@ -217,31 +224,45 @@ func (r *Router) RemoveManagedRoutes(ctx context.Context) error {
 	})
 }
 
-// VerifyWeight compares the weights the WeightReader reports with the wanted ones, or
-// returns VerificationUnsupported without one.
+// VerifyWeight compares the weights of the load balancers' weighted actions with the wanted
+// ones (see the package documentation), or returns VerificationUnsupported without a
+// WeightReader.
 func (r *Router) VerifyWeight(ctx context.Context, weight int32, additional ...v1alpha1.WeightDestination) (trafficrouting.Verification, error) {
 	if r.reader == nil {
 		return trafficrouting.VerificationUnsupported, nil
 	}
+	want := map[string]int32{r.canary: weight, r.stable: trafficrouting.StableWeight(trafficrouting.MaxTrafficWeight(r.ro), weight, additional...)}
+	for _, d := range additional {
+		want[d.ServiceName] = d.Weight
+	}
+	out := trafficrouting.VerificationVerified
 	for _, name := range r.ingresses() {
 		ing := &networkingv1.Ingress{}
 		if err := r.c.Get(ctx, client.ObjectKey{Namespace: r.ro.Namespace, Name: name}, ing); err != nil {
 			return trafficrouting.VerificationPending, trafficrouting.ReadError(err, ingressGK, r.ro.Namespace, name)
 		}
-		weights, err := r.reader.ServiceWeights(ctx, ing, r.cfg.ServicePort)
+		actions, err := r.reader.ForwardWeights(ctx, ing, r.cfg.ServicePort)
 		if err != nil {
 			return trafficrouting.VerificationPending, fmt.Errorf("reading the load balancer weights of Ingress %s/%s: %w", ing.Namespace, name, err)
 		}
-		if w, ok := weights[r.canary]; !ok || w != weight {
-			return trafficrouting.VerificationPending, nil
-		}
-		for _, d := range additional {
-			if w, ok := weights[d.ServiceName]; !ok || w != d.Weight {
-				return trafficrouting.VerificationPending, nil
+		weighted := 0
+		for _, a := range actions {
+			if _, ok := a[r.stable]; !ok {
+				continue
+			}
+			weighted++
+			for svc, w := range want {
+				if have, ok := a[svc]; !ok || have != w {
+					out = trafficrouting.VerificationPending
+				}
 			}
 		}
+		if weighted == 0 {
+			return trafficrouting.VerificationPending, fmt.Errorf("the load balancer of Ingress %s/%s has no forward action to the target group of Service %s port %d (yet)",
+				ing.Namespace, name, r.stable, r.cfg.ServicePort)
+		}
 	}
-	return trafficrouting.VerificationVerified, nil
+	return out, nil
 }
 
 // checkRoot returns an InvalidConfigError unless ing routes to the root Service through

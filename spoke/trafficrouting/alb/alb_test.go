@@ -229,8 +229,7 @@ func TestALB(t *testing.T) {
 		ro.Spec.Strategy.Canary.StableService, ro.Spec.Strategy.Canary.CanaryService = "", ""
 		ro.Spec.Strategy.Canary.PingPong = &v1alpha1.PingPongSpec{PingService: "web-ping", PongService: "web-pong"}
 		ro.Status.Canary = &v1alpha1.CanaryStatus{StablePingPong: v1alpha1.PPPong}
-		reader := &fakeReader{}
-		r := f.router(ro, alb.WithWeightReader(reader))
+		r := f.router(ro)
 		exp := v1alpha1.WeightDestination{ServiceName: "web-exp", Weight: 10}
 		f.must(r.SetWeight(f.ctx, 20, exp))
 		f.wantWrites(2, "two Ingresses")
@@ -244,19 +243,9 @@ func TestALB(t *testing.T) {
 				rules(path("/api", "web-root", useAnnotation), path("/admin", "admin", port80)))
 		}
 
-		reader.weights = map[string]int32{"web-ping": 20, "web-pong": 80}
-		if v, err := r.VerifyWeight(f.ctx, 20, exp); err != nil || v != trafficrouting.VerificationPending {
-			t.Errorf("VerifyWeight before the experiment's target group has its weight: %v, %v", v, err)
-		}
-		reader.weights = map[string]int32{"web-ping": 20, "web-exp": 10, "web-pong": 70}
-		if v, err := r.VerifyWeight(f.ctx, 20, exp); err != nil || v != trafficrouting.VerificationVerified {
-			t.Errorf("VerifyWeight: %v, %v", v, err)
-		}
-		// One Ingress read before the first answer, both before the second.
-		if reader.port != 8080 || reader.calls != 3 {
-			t.Errorf("reader asked %d times for port %d", reader.calls, reader.port)
-		}
 	})
+
+	t.Run("verify weights through ELBv2", func(t *testing.T) { testVerifyELBv2(t, newFixture(t, env)) })
 
 	t.Run("errors", func(t *testing.T) {
 		f := newFixture(t, env)
@@ -287,18 +276,6 @@ func TestALB(t *testing.T) {
 			{HeaderName: "X-Beta", HeaderValue: &v1alpha1.StringMatch{Exact: "y"}}}}), "route not in managedRoutes")
 		f.wantWrites(0, "refused header routes")
 	})
-}
-
-type fakeReader struct {
-	weights map[string]int32
-	port    int32
-	calls   int
-}
-
-func (r *fakeReader) ServiceWeights(_ context.Context, _ *networkingv1.Ingress, port int32) (map[string]int32, error) {
-	r.calls++
-	r.port = port
-	return r.weights, nil
 }
 
 func wantInvalid(t *testing.T, err error, what string) {

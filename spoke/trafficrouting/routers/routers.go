@@ -33,6 +33,9 @@ type Options struct {
 	// TraefikAPI is the base URL of Traefik's API (such as http://traefik-api.traefik:8080),
 	// which the traefik router asks to verify weights; empty means it cannot verify.
 	TraefikAPI string
+	// ALBWeights reads the weights AWS load balancers apply, which the alb router compares
+	// to verify weights (such as an elbv2.Reader); nil means it cannot verify.
+	ALBWeights alb.WeightReader
 }
 
 // Builder returns a function that builds a Rollout's router as New does, with opts.
@@ -68,7 +71,13 @@ func build(c client.Client, ro *v1alpha1.Rollout, opts Options) (trafficrouting.
 	}
 	add(tr.Istio != nil, func() (trafficrouting.Router, error) { return istio.New(c, ro) })
 	add(tr.Nginx != nil, func() (trafficrouting.Router, error) { return nginx.New(c, ro) })
-	add(tr.ALB != nil, func() (trafficrouting.Router, error) { return alb.New(c, ro) })
+	add(tr.ALB != nil, func() (trafficrouting.Router, error) {
+		var o []alb.Option
+		if opts.ALBWeights != nil {
+			o = append(o, alb.WithWeightReader(opts.ALBWeights))
+		}
+		return alb.New(c, ro, o...)
+	})
 	add(tr.SMI != nil, func() (trafficrouting.Router, error) { return smi.New(c, ro) })
 	add(tr.Traefik != nil, func() (trafficrouting.Router, error) {
 		var o []traefik.Option

@@ -16,8 +16,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/flotilla-io/flotilla/analysis/providers/internal/httpapi"
 	"github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
+	"github.com/flotilla-io/flotilla/internal/httpapi"
 )
 
 // expiryMargin is how long before its expiry a cached token is replaced.

@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/flotilla-io/flotilla/analysis/providers/internal/httpapi"
+	"github.com/flotilla-io/flotilla/internal/httpapi"
 )
 
 // refreshMargin is how long before their expiry temporary credentials are renewed.

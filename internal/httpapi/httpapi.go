@@ -1,6 +1,7 @@
-// Package httpapi is the plain net/http plumbing that the metric providers share: sending a
-// request with the metric's timeout, reading a bounded body, turning a non-2xx status into
-// an error, and keeping secret values and URL query strings out of error messages.
+// Package httpapi is the plain net/http plumbing that the metric providers and the AWS
+// clients share: sending a request with a timeout, reading a bounded body, turning a non-2xx
+// status into an error, and keeping secret values and URL query strings out of error
+// messages.
 package httpapi
 
 import (
