@@ -43,7 +43,6 @@ const (
 	keyRaftTLSKey      = "raft-tls-key"
 	keyRaftDevTLS      = "raft-dev-ephemeral-tls"
 	keyMemberNamespace = "member-namespace"
-	keyPollInterval    = "fleetrollout-poll-interval"
 	keyProbeInterval   = "member-probe-interval"
 	keyHubAPI          = "hub-api-bind-address"
 )
@@ -59,10 +58,9 @@ func main() {
 		{Key: keyRaftTLSCert, Usage: "PEM file of this replica's peer certificate, signed by the hub CA, with DNS names raft.hub.flotilla.dev and the raft-id"},
 		{Key: keyRaftTLSKey, Usage: "PEM file of this replica's peer key"},
 		{Key: keyRaftDevTLS, Kind: config.Bool, Default: "false", Usage: "development only: issue a throwaway CA and certificate at start instead of raft-tls-*; refused unless the group is this one replica on a loopback address"},
-		{Key: keyMemberNamespace, Default: "flotilla-system", Usage: "namespace of the member kubeconfig Secrets; the hub reads Secrets there only"},
-		{Key: keyPollInterval, Kind: config.Duration, Default: "5s", Usage: "how often a FleetRollout with clusters in flight reads its member Rollouts again"},
+		{Key: keyMemberNamespace, Default: "flotilla-system", Usage: "namespace of the member kubeconfig Secrets (labelled sigs.k8s.io/multicluster-runtime-kubeconfig=true, key kubeconfig; each engages one member cluster, whose placed Rollouts the hub watches); the hub reads Secrets there only"},
 		{Key: keyHubAPI, Default: "127.0.0.1:7421", Usage: "host:port of the read-only hub API (raft status, journal history; JSON, no authentication), answered by every replica; keep it on loopback unless something in front authenticates; 0 turns it off", Check: hostPortOrZero},
-		{Key: keyProbeInterval, Kind: config.Duration, Default: "30s", Usage: "how often each member's API server is probed for MemberCluster health"},
+		{Key: keyProbeInterval, Kind: config.Duration, Default: "10s", Usage: "how often each member's API server is probed for MemberCluster health (the heartbeat that finds a member cut off: its clusters then count as Unknown)"},
 	}
 	cli.Execute(cli.NewDaemon("flotilla-hub", "Flotilla's hub: fleet-wide waves and gates", settings, run))
 }
@@ -120,12 +118,17 @@ func run(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	reg := &members.Registry{Secrets: mgr.GetClient(), Scheme: scheme, Namespace: memberNS}
+	// Every replica engages the member clusters and keeps their caches warm; only the
+	// leader reconciles.
+	if err := reg.Setup(ctx, mgr); err != nil {
+		return err
+	}
 	if err := (&members.Reconciler{Client: mgr.GetClient(), Registry: reg, Gate: gate,
 		ProbeInterval: cfg.Duration(keyProbeInterval)}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the MemberCluster controller: %w", err)
 	}
 	if err := (&fleetrollout.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Raft: node, Gate: gate,
-		Members: reg, PollInterval: cfg.Duration(keyPollInterval), Recorder: mgr.GetEventRecorder("flotilla-hub"),
+		Members: reg, Recorder: mgr.GetEventRecorder("flotilla-hub"),
 		// Analysis and outlier gates: provider credentials are read from the hub's namespace.
 		Providers: providers.New(providers.Deps{Secrets: kubesecret.Reader{Reader: mgr.GetAPIReader()}, Namespace: memberNS}),
 	}).SetupWithManager(ctx, mgr); err != nil {

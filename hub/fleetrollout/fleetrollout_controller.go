@@ -25,8 +25,10 @@ limitations under the License.
 // each revision's content and number); the plan (plan.Compute) from the MemberClusters and the
 // journal's started waves; the members' Rollouts; then the waves in order, each decided by
 // plan.Decide, until one is still running, waiting or failed; then one status patch and a
-// requeue at the next bake end or deadline, or at PollInterval while clusters are in flight
-// (the hub does not watch member objects; see package members).
+// requeue at the next bake end, deadline or gate measurement. Nothing polls: the member
+// Rollouts the hub placed are watched through multicluster-runtime (package members), and each
+// of their events, a member joining or leaving, or its watch failing, enqueues the
+// FleetRollout. A member write that failed is retried with backoff after the status write.
 //
 // Failure policies: Pause stops the FleetRollout at the failed wave; RollbackWave and
 // RollbackAll journal RollbackStarted, place the stable revision (kept in its
@@ -75,10 +77,6 @@ import (
 	"github.com/flotilla-io/flotilla/hub/raft"
 )
 
-// DefaultPollInterval is how often a FleetRollout with clusters in flight reads its members
-// again.
-const DefaultPollInterval = 5 * time.Second
-
 // Journal is what the controller needs of the raft node: proposing decisions and reading the
 // replicated journal (*raft.Node).
 type Journal interface {
@@ -96,14 +94,12 @@ type Reconciler struct {
 	Raft Journal
 	// Gate hands out the leadership; the controller does nothing without it.
 	Gate *leader.Gate
-	// Members gives clients of the member clusters.
+	// Members gives the engaged member clusters: cached reads of the placed Rollouts, direct
+	// writes, and the events that enqueue FleetRollouts.
 	Members *members.Registry
 	// Providers measures the metrics of analysis and outlier gates (*providers.Registry);
 	// nil leaves such gates unable to run (the Invalid condition says so).
 	Providers Providers
-	// PollInterval is how often members are read while clusters are in flight; zero means
-	// DefaultPollInterval.
-	PollInterval time.Duration
 	// Recorder records an event on the FleetRollout for each decision journaled; nil records
 	// none.
 	Recorder events.EventRecorder
@@ -134,6 +130,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		Watches(&fleetv1alpha1.MemberCluster{}, handler.EnqueueRequestsFromMapFunc(r.allFleetRollouts),
 			builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{},
 				reachabilityChanged{}))).
+		WatchesRawSource(r.Members.FleetRolloutSource(func(ctx context.Context) []reconcile.Request {
+			return r.allFleetRollouts(ctx, nil)
+		})).
 		WatchesRawSource(r.Gate.Source(func(ctx context.Context) ([]client.Object, error) {
 			reqs := r.allFleetRollouts(ctx, nil)
 			out := make([]client.Object, 0, len(reqs))
@@ -167,6 +166,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !ok {
 		return ctrl.Result{}, nil // a follower: the leader reconciles
 	}
+	if !r.Members.Warm() {
+		return ctrl.Result{}, nil // the member caches are warming up: enqueued when they are warm
+	}
 	ctx = logf.IntoContext(lctx, log.WithValues("term", term))
 
 	fro := &fleetv1alpha1.FleetRollout{}
@@ -184,18 +186,26 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	if equality.Semantic.DeepEqual(fro.Status, run.next.Status) {
-		return ctrl.Result{RequeueAfter: requeue}, nil
+		return result(requeue, run.writeFailed)
 	}
-	patch := client.MergeFrom(fro)
-	if run.measured {
-		// A status read from a lagging cache would rewind the gate's measurements: refuse it.
-		patch = client.MergeFromWithOptions(fro, client.MergeFromWithOptimisticLock{})
-	}
+	// A status read from a lagging cache would rewind what the last write recorded (a gate's
+	// measurements, carried from status): refuse it, and retry once the cache caught up. Member
+	// events can bring a reconcile right after the previous status write, so every write locks
+	// (run.measured marks the runs that took measurements).
+	patch := client.MergeFromWithOptions(fro, client.MergeFromWithOptimisticLock{})
 	if err := r.Client.Status().Patch(ctx, run.next, patch); err != nil {
 		if apierrors.IsNotFound(err) {
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("patching status: %w", err)
+	}
+	return result(requeue, run.writeFailed)
+}
+
+// result requeues at the timer, or, when a member write failed, with the controller's backoff.
+func result(requeue time.Duration, writeFailed error) (ctrl.Result, error) {
+	if writeFailed != nil {
+		return ctrl.Result{}, writeFailed
 	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }
@@ -205,11 +215,4 @@ func (r *Reconciler) now() time.Time {
 		return r.Now()
 	}
 	return time.Now()
-}
-
-func (r *Reconciler) pollInterval() time.Duration {
-	if r.PollInterval > 0 {
-		return r.PollInterval
-	}
-	return DefaultPollInterval
 }

@@ -147,8 +147,15 @@ func TestWavesRunInOrder(t *testing.T) {
 		return
 	}
 	if !t.Run("revision 2 goes out as a canary in each member, wave by wave", func(t *testing.T) {
+		memberRequests.take()
 		jsonPatch(ctx, t, hub.Client, fro, `[{"op":"replace","path":"/spec/template/spec/template/spec/containers/0/image","value":"example.com/checkout:v2"}]`)
 		runRevision(ctx, t, hub.Client, byName, node, key, 2, sightings)
+		// The hub reads member Rollouts from its watches: no GET or LIST of them per wave.
+		got := memberRequests.take()
+		t.Logf("hub requests to the members during revision 2 (three waves): %v", got)
+		if n := got["get rollouts"] + got["list rollouts"]; n != 0 {
+			t.Errorf("the hub read member Rollouts %d times directly during revision 2; want 0 (watches only)", n)
+		}
 	}) {
 		return
 	}

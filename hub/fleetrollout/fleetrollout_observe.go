@@ -48,8 +48,9 @@ type run struct {
 	views    map[string]clusterView // dispatched clusters only
 	rendered map[string]*fleetv1alpha1.RolloutTemplate
 
-	// poll is set when a cluster or gate is in flight: read the members again soon.
-	poll bool
+	// writeFailed is the first member write that failed: the reconcile is retried (with
+	// backoff) after its status write.
+	writeFailed error
 	// requeue is the earliest bake end or deadline, zero if none.
 	requeue time.Duration
 	// outcome summarises the run for the conditions.
@@ -108,11 +109,7 @@ func (u *run) reconcile(ctx context.Context) (time.Duration, error) {
 		u.outcome.invalid, u.outcome.invalidReason = invalid.Error(), invalid.reason
 	}
 	u.writeStatus()
-	requeue := u.requeue
-	if u.poll && (requeue == 0 || requeue > u.r.pollInterval()) {
-		requeue = u.r.pollInterval()
-	}
-	return requeue, nil
+	return u.requeue, nil
 }
 
 // progress reads the members back and moves the waves on or, when the revision is aborted,
@@ -231,8 +228,16 @@ func (u *run) apply(ctx context.Context, cluster string) clusterView {
 	if err != nil {
 		logf.FromContext(ctx).Info("placing the revision failed; will retry", "cluster", cluster, "error", err.Error())
 		v.Message = "placing the revision failed (will retry): " + err.Error()
+		u.failedWrite(cluster, err)
 	}
 	return v
+}
+
+// failedWrite records the first member write that failed.
+func (u *run) failedWrite(cluster string, err error) {
+	if u.writeFailed == nil {
+		u.writeFailed = fmt.Errorf("writing to member %s: %w", cluster, err)
+	}
 }
 
 // observe reads back the Rollout of every cluster the run dispatched, re-places the revision
@@ -259,15 +264,7 @@ func (u *run) observe(ctx context.Context) error {
 }
 
 func (u *run) observeCluster(ctx context.Context, wave, cluster string) error {
-	mc := u.members[cluster]
-	var obs observation
-	if mc == nil {
-		obs = observation{Err: fmt.Errorf("MemberCluster %s does not exist", cluster)}
-	} else if m, err := u.r.Members.Get(ctx, mc); err != nil {
-		obs = observation{Err: err}
-	} else {
-		obs = observeMember(ctx, m.Client, u.fro)
-	}
+	obs := observeMember(ctx, u.r.Members, u.members[cluster], u.fro)
 	v := viewOf(obs, u.rev.Number)
 	switch {
 	case obs.Reachable && (obs.Rollout == nil || memberRevision(obs.Rollout) != u.rev.Number):

@@ -185,13 +185,10 @@ func (u *run) runWave(ctx context.Context, w *plan.Wave, st *fleetv1alpha1.WaveS
 			return false, nil
 		}
 		return true, nil
-	case fleetv1alpha1.WaveProgressing:
-		u.poll = u.poll || d.Counts.InFlight+d.Counts.Unknown+len(d.Start) > 0
-	case fleetv1alpha1.WaveEvaluatingGates:
-		// Aggregate gates waiting for clusters read the members again soon; analysis and
-		// outlier gates asked for a requeue when their next measurement is due.
-		u.poll = u.poll || (d.Reason == fleetv1alpha1.ReasonEvaluatingGates && waitingForClusters(results))
 	}
+	// A wave in flight, or an aggregate gate waiting for clusters, moves on at the member
+	// Rollouts' events (and at MemberCluster reachability changes); analysis and outlier
+	// gates asked for a requeue when their next measurement is due.
 	return false, nil
 }
 
@@ -325,16 +322,6 @@ func (u *run) evaluateGate(ctx context.Context, g namedGate, w *plan.Wave, leftO
 	default:
 		return gates.Result{Verdict: fleetv1alpha1.GateError, Message: "the gate sets none of aggregate, analysis or outlier"}, nil
 	}
-}
-
-// waitingForClusters is true when an aggregate gate waits for clusters without a verdict.
-func waitingForClusters(results map[string]gates.Result) bool {
-	for _, r := range results {
-		if r.Verdict == fleetv1alpha1.GatePending {
-			return true
-		}
-	}
-	return false
 }
 
 // gateStatuses are the wave's gate verdicts: journaled ones, else this run's results, else

@@ -111,10 +111,7 @@ func (u *run) returnClusters(ctx context.Context, scope journal.RollbackScope, w
 		}
 		u.rolledBack.completed = true
 	}
-	if !u.rolledBack.completed {
-		u.poll = true
-	}
-	return nil
+	return nil // the member Rollouts' events bring the next reconcile
 }
 
 // stableSpec is the spec of an earlier revision, from its ControllerRevision, with the current
@@ -145,20 +142,17 @@ func (u *run) stableRender(ctx context.Context, rev int64) (*stableSpec, error) 
 // where the cluster stands.
 func (u *run) rollbackCluster(ctx context.Context, cluster string, to int64, stable *stableSpec) clusterView {
 	mc := u.members[cluster]
-	if mc == nil {
-		return clusterView{Sched: plan.Unknown, Phase: fleetv1alpha1.ClusterUnknown, Message: "no MemberCluster"}
-	}
-	m, err := u.r.Members.Get(ctx, mc)
-	if err != nil {
-		return clusterView{Sched: plan.Unknown, Phase: fleetv1alpha1.ClusterUnknown, Message: err.Error()}
-	}
-	obs := observeMember(ctx, m.Client, stable.fro)
+	obs := observeMember(ctx, u.r.Members, mc, stable.fro)
 	v := viewOf(obs, to)
 	switch {
 	case !obs.Reachable:
 		return v
 	case obs.Rollout == nil || memberRevision(obs.Rollout) != to:
-		tmpl, err := stable.plan.Render(&stable.fro.Spec, cluster)
+		m, err := u.r.Members.Get(ctx, mc)
+		var tmpl *fleetv1alpha1.RolloutTemplate
+		if err == nil {
+			tmpl, err = stable.plan.Render(&stable.fro.Spec, cluster)
+		}
 		if err == nil {
 			err = applyCluster(ctx, m.Client, stable.fro, tmpl, to, u.term)
 		}
@@ -167,6 +161,7 @@ func (u *run) rollbackCluster(ctx context.Context, cluster string, to int64, sta
 		if err != nil {
 			logf.FromContext(ctx).Info("rolling back failed; will retry", "cluster", cluster, "error", err.Error())
 			v.Message = fmt.Sprintf("returning to revision %d failed (will retry): %v", to, err)
+			u.failedWrite(cluster, err)
 		}
 		return v
 	case v.Sched == plan.Healthy:

@@ -18,6 +18,7 @@ package fleetrollout_test
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -29,8 +30,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -166,7 +169,8 @@ func startHub(t *testing.T, s *runtime.Scheme, hub *harness.Cluster, node *raft.
 	t.Helper()
 	// A restarted hub (startRegionFleet's restartHub) registers its controllers' names again.
 	mgr, err := ctrl.NewManager(hub.Config, ctrl.Options{Scheme: s, Metrics: metricsserver.Options{BindAddress: "0"},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)}})
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		Cache:      cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: {Namespaces: map[string]cache.Config{systemNamespace: {}}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,13 +178,17 @@ func startHub(t *testing.T, s *runtime.Scheme, hub *harness.Cluster, node *raft.
 	if err := mgr.Add(gate); err != nil {
 		t.Fatal(err)
 	}
-	reg := &members.Registry{Secrets: mgr.GetAPIReader(), Scheme: s}
+	reg := &members.Registry{Secrets: mgr.GetAPIReader(), Scheme: s, Namespace: systemNamespace,
+		RESTOptions: []func(*rest.Config) error{memberRequests.wrap}}
+	if err := reg.Setup(context.Background(), mgr); err != nil {
+		t.Fatal(err)
+	}
 	if err := (&members.Reconciler{Client: mgr.GetClient(), Registry: reg, Gate: gate,
 		ProbeInterval: 5 * time.Second}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
 	r := &fleetrollout.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Raft: node, Gate: gate,
-		Members: reg, PollInterval: 500 * time.Millisecond, Recorder: mgr.GetEventRecorder("flotilla-hub"), Providers: providers.New(providers.Deps{})}
+		Members: reg, Recorder: mgr.GetEventRecorder("flotilla-hub"), Providers: providers.New(providers.Deps{})}
 	if err := r.SetupWithManager(context.Background(), mgr); err != nil {
 		t.Fatal(err)
 	}
@@ -189,6 +197,69 @@ func startHub(t *testing.T, s *runtime.Scheme, hub *harness.Cluster, node *raft.
 	}
 	return startManager(t, mgr)
 }
+
+// requestCounter counts the hub's requests to its members by verb and resource ("get
+// rollouts", "watch rollouts", "patch configmaps"), at the HTTP level.
+type requestCounter struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+// memberRequests counts the requests of every hub startHub starts.
+var memberRequests = &requestCounter{}
+
+func (c *requestCounter) wrap(cfg *rest.Config) error {
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			c.count(req)
+			return rt.RoundTrip(req)
+		})
+	})
+	return nil
+}
+
+func (c *requestCounter) count(req *http.Request) {
+	// /api/v1/[namespaces/<ns>/]<resource>[/<name>...] or /apis/<group>/<version>/...
+	parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
+	base := 2
+	if len(parts) > 0 && parts[0] == "apis" {
+		base = 3
+	}
+	rest := parts[min(base, len(parts)):]
+	if len(rest) >= 2 && rest[0] == "namespaces" && len(rest) > 2 {
+		rest = rest[2:]
+	}
+	verb, resource := strings.ToLower(req.Method), "discovery"
+	if len(rest) > 0 {
+		resource = rest[0]
+	}
+	switch {
+	case verb != "get" || resource == "discovery":
+	case req.URL.Query().Get("watch") == "true":
+		verb = "watch"
+	case len(rest) == 1:
+		verb = "list"
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.counts == nil {
+		c.counts = map[string]int{}
+	}
+	c.counts[verb+" "+resource]++
+}
+
+// take returns the counts since the last take and starts again from zero.
+func (c *requestCounter) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.counts
+	c.counts = nil
+	return out
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 // register makes a member known to the hub as hack/fleet does: a kubeconfig Secret in
 // flotilla-system with multicluster-runtime's label, and a MemberCluster with a region label.

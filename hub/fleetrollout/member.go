@@ -18,11 +18,14 @@ package fleetrollout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"strconv"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -30,6 +33,7 @@ import (
 	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
 	rolloutsv1alpha1 "github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
 	"github.com/flotilla-io/flotilla/federation"
+	"github.com/flotilla-io/flotilla/hub/members"
 	"github.com/flotilla-io/flotilla/hub/plan"
 )
 
@@ -120,7 +124,8 @@ func applyCluster(ctx context.Context, c client.Client, fro *fleetv1alpha1.Fleet
 
 // observation is what the hub read of one member's Rollout.
 type observation struct {
-	// Reachable is false when the member could not be asked (no client, or the request failed).
+	// Reachable is false when the member's Rollouts cannot be trusted (not engaged, its cache
+	// has not listed, or its watch fails).
 	Reachable bool
 	// Rollout is the member Rollout, nil when it does not exist.
 	Rollout *rolloutsv1alpha1.Rollout
@@ -128,9 +133,25 @@ type observation struct {
 	Err error
 }
 
-func observeMember(ctx context.Context, c client.Client, fro *fleetv1alpha1.FleetRollout) observation {
+// observeMember reads the member Rollout of fro from the cache of mc's cluster. A member whose
+// MemberCluster reports it unreachable (the heartbeat), that is not engaged, or whose cache
+// cannot be trusted is not reachable: its cache may hold a stale Healthy.
+func observeMember(ctx context.Context, reg *members.Registry, mc *fleetv1alpha1.MemberCluster, fro *fleetv1alpha1.FleetRollout) observation {
+	if mc == nil {
+		return observation{Err: errors.New("no MemberCluster")}
+	}
+	if c := meta.FindStatusCondition(mc.Status.Conditions, fleetv1alpha1.ConditionReachable); c != nil && c.Status == metav1.ConditionFalse {
+		return observation{Err: fmt.Errorf("MemberCluster %s is not Reachable: %s", mc.Name, c.Message)}
+	}
+	m, err := reg.Get(ctx, mc)
+	if err != nil {
+		return observation{Err: err}
+	}
+	if err := m.Observable(); err != nil {
+		return observation{Err: err}
+	}
 	ro := &rolloutsv1alpha1.Rollout{}
-	err := c.Get(ctx, client.ObjectKey{Namespace: targetNamespace(fro), Name: fro.Name}, ro)
+	err = m.Client.Get(ctx, client.ObjectKey{Namespace: targetNamespace(fro), Name: fro.Name}, ro)
 	switch {
 	case apierrors.IsNotFound(err):
 		return observation{Reachable: true}

@@ -19,21 +19,22 @@ package members
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
 	"github.com/flotilla-io/flotilla/hub/leader"
 )
 
 // DefaultProbeInterval is how often a member's health is probed.
-const DefaultProbeInterval = 30 * time.Second
+const DefaultProbeInterval = 10 * time.Second
 
 // Reconciler keeps MemberCluster status (Reachable, AgentReady, Ready, lastContactTime,
 // kubernetesVersion) up to date, acting only while this hub replica leads.
@@ -63,7 +64,24 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			}
 			return out, nil
 		})).
+		// A member cluster joining, leaving or its watch failing is probed at once.
+		WatchesRawSource(r.Registry.MemberClusterSource(r.byCluster)).
 		Complete(r)
+}
+
+// byCluster are the MemberClusters whose kubeconfigSecretRef names the cluster.
+func (r *Reconciler) byCluster(ctx context.Context, name string) []reconcile.Request {
+	list := &fleetv1alpha1.MemberClusterList{}
+	if err := r.Client.List(ctx, list); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range list.Items {
+		if n, err := r.Registry.ClusterName(&list.Items[i]); name == "" || err == nil && string(n) == name {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+	}
+	return out
 }
 
 // Reconcile probes one member and writes its status once.
@@ -71,15 +89,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	log := logf.FromContext(ctx)
 	lctx, release, _, ok := r.Gate.Acquire(ctx)
 	defer release()
-	if !ok {
-		return ctrl.Result{}, nil
+	if !ok || !r.Registry.Warm() {
+		return ctrl.Result{}, nil // a follower, or members not engaged yet: enqueued when warm
 	}
 	ctx = logf.IntoContext(lctx, log)
 	mc := &fleetv1alpha1.MemberCluster{}
 	if err := r.Client.Get(ctx, req.NamespacedName, mc); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.Registry.Forget(req.Name)
-		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	next := mc.DeepCopy()
@@ -119,6 +134,9 @@ func (r *Reconciler) observe(ctx context.Context, mc *fleetv1alpha1.MemberCluste
 		return
 	}
 	h := r.Registry.Probe(ctx, m)
+	if werr := m.WatchFailure(); h.Reachable && werr != nil {
+		h.Reachable, h.Err = false, fmt.Errorf("the API server answers but the hub's watch of its Rollouts fails: %w", werr)
+	}
 	if !h.Reachable {
 		msg := "the API server did not answer"
 		if h.Err != nil {

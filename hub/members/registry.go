@@ -17,14 +17,20 @@ limitations under the License.
 // Package members gives the hub access to its member clusters and keeps their health in
 // MemberCluster status.
 //
-// Member access is a small registry rather than multicluster-runtime's kubeconfig provider:
-// the hub reads each MemberCluster's spec.kubeconfigSecretRef, builds a client from that
-// kubeconfig, and keeps it until the Secret's resourceVersion (or the reference) changes, when
-// it builds a new one. Every member call is bounded (RequestTimeout). The hub does not watch
-// member objects; the FleetRollout controller reads member Rollouts back when it reconciles
-// and requeues while clusters are in flight. (multicluster-runtime would add watches of the
-// member Rollouts; the registry is what the time allowed, and swapping it is local to this
-// package.)
+// Member clusters come through multicluster-runtime: a provider (by default its kubeconfig
+// provider, which engages one cluster per labelled kubeconfig Secret in the hub's
+// member-namespace) engages each cluster with the Registry, which watches the member Rollouts
+// the hub placed (label fleet.flotilla.dev/placed) in that cluster's cache, stripped to what
+// the hub reads, and turns every event into a reconcile request of the FleetRollout that
+// placed the Rollout (Source). Reads of member Rollouts come from those caches; writes go
+// directly to the member's API server, each bounded by RequestTimeout.
+//
+// A MemberCluster names its cluster with spec.kubeconfigSecretRef: the Secret's name is the
+// multicluster-runtime cluster name. A member whose cache has not synced, or whose watch fails
+// (connection refused, forbidden, ...), is not observable (Member.Observable): the hub then
+// counts it Unknown, never Healthy, until the watch lists again. Each such change, and a
+// cluster joining or leaving, enqueues every FleetRollout (and the MemberCluster controller
+// probes the cluster at once). Every replica keeps the caches warm; only the leader acts.
 package members
 
 import (
@@ -39,8 +45,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
 
 	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
 )
@@ -48,97 +54,121 @@ import (
 // DefaultRequestTimeout bounds every request to a member's API server.
 const DefaultRequestTimeout = 5 * time.Second
 
-// DefaultKubeconfigKey is the Secret key read when kubeconfigSecretRef.key is empty.
+// DefaultKubeconfigKey is the Secret key the kubeconfig provider reads.
 const DefaultKubeconfigKey = "kubeconfig"
+
+// KubeconfigSecretLabel marks a Secret whose kubeconfig the kubeconfig provider engages; its
+// value must be "true".
+const KubeconfigSecretLabel = "sigs.k8s.io/multicluster-runtime-kubeconfig"
 
 // ErrKubeconfigNotFound is wrapped when the Secret or its key does not exist.
 var ErrKubeconfigNotFound = errors.New("kubeconfig not found")
 
-// Member is a client for one member cluster.
+// ErrNotEngaged is wrapped when a member's cluster is not (or no longer) engaged.
+var ErrNotEngaged = errors.New("member cluster not engaged")
+
+// Member is one engaged member cluster.
 type Member struct {
-	// Name is the MemberCluster's name.
+	// Name is the cluster's name in multicluster-runtime (the kubeconfig Secret's name).
 	Name string
-	// Client reads and writes the member's API server.
+	// Client reads member Rollouts from the cache and writes directly, each write bounded by
+	// the request timeout.
 	Client client.Client
-	// Config is the member's REST config (with RequestTimeout).
+	// Config is the member's REST config (with the request timeout).
 	Config *rest.Config
+
+	watch *watch
 }
 
-type cached struct {
-	ref             fleetv1alpha1.SecretKeyRef
-	resourceVersion string
-	member          *Member
+// Observable says why the member's Rollouts cannot be trusted right now (the cache has not
+// synced, or its watch fails), nil when they can.
+func (m *Member) Observable() error {
+	return m.watch.observable()
 }
 
-// Registry builds and caches member clients.
+// WatchFailure is why the hub's watch of the member's Rollouts fails, nil when it works (or
+// has not tried yet).
+func (m *Member) WatchFailure() error {
+	if m.watch == nil {
+		return nil
+	}
+	return m.watch.failure()
+}
+
+// Registry is the hub's view of its engaged member clusters (a multicluster.Aware runnable:
+// add it to the multicluster manager).
 type Registry struct {
-	// Secrets reads the kubeconfig Secrets on the hub.
+	// Secrets reads the kubeconfig Secrets on the hub (to explain a member that is not engaged).
 	Secrets client.Reader
-	// Scheme of the member clients.
+	// Scheme of the member clients and caches.
 	Scheme *runtime.Scheme
 	// RequestTimeout bounds each member request; zero means DefaultRequestTimeout.
 	RequestTimeout time.Duration
 	// Namespace, when set, is the only namespace a kubeconfigSecretRef may point into (the
 	// hub's member-namespace): the hub reads no other Secrets.
 	Namespace string
+	// RESTOptions change every member's REST config (for example, wrap its transport).
+	RESTOptions []func(*rest.Config) error
 
-	mu    sync.Mutex
-	cache map[string]cached
+	warm     chan struct{} // closed once the clusters known at start are engaged and listed
+	warmOnce sync.Once
+	changed  chan struct{} // signalled on every cluster change, for the warm-up
+
+	mu       sync.Mutex
+	engaged  map[multicluster.ClusterName]*Member
+	byCache  map[any]*watch
+	notifyFR []func(key client.ObjectKey, all bool)
+	notifyMC []func(cluster string)
 }
 
-// Get returns the client of a member, built from its kubeconfig Secret, rebuilt when the
-// Secret changed since it was built.
-func (r *Registry) Get(ctx context.Context, mc *fleetv1alpha1.MemberCluster) (*Member, error) {
+// ClusterName is the multicluster-runtime name of a MemberCluster's cluster, checked against
+// what the hub's provider engages.
+func (r *Registry) ClusterName(mc *fleetv1alpha1.MemberCluster) (multicluster.ClusterName, error) {
 	ref := mc.Spec.KubeconfigSecretRef
-	if ref.Key == "" {
-		ref.Key = DefaultKubeconfigKey
-	}
 	if r.Namespace != "" && ref.Namespace != r.Namespace {
-		return nil, fmt.Errorf("%w: kubeconfigSecretRef points to namespace %s; this hub reads member kubeconfigs from %s only",
+		return "", fmt.Errorf("%w: spec.kubeconfigSecretRef.namespace is %s; this hub reads member kubeconfigs from %s only",
 			ErrKubeconfigNotFound, ref.Namespace, r.Namespace)
 	}
+	if ref.Key != "" && ref.Key != DefaultKubeconfigKey {
+		return "", fmt.Errorf("%w: spec.kubeconfigSecretRef.key is %q; the hub's kubeconfig provider reads key %q only",
+			ErrKubeconfigNotFound, ref.Key, DefaultKubeconfigKey)
+	}
+	return multicluster.ClusterName(ref.Name), nil
+}
+
+// Get returns the engaged member cluster of a MemberCluster.
+func (r *Registry) Get(ctx context.Context, mc *fleetv1alpha1.MemberCluster) (*Member, error) {
+	name, err := r.ClusterName(mc)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	m := r.engaged[name]
+	r.mu.Unlock()
+	if m != nil {
+		return m, nil
+	}
+	return nil, r.whyNotEngaged(ctx, mc)
+}
+
+// whyNotEngaged explains, from the kubeconfig Secret, why the provider has not engaged a member.
+func (r *Registry) whyNotEngaged(ctx context.Context, mc *fleetv1alpha1.MemberCluster) error {
+	ref := mc.Spec.KubeconfigSecretRef
 	secret := &corev1.Secret{}
 	if err := r.Secrets.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, secret); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("%w: Secret %s/%s does not exist", ErrKubeconfigNotFound, ref.Namespace, ref.Name)
+			return fmt.Errorf("%w: Secret %s/%s (spec.kubeconfigSecretRef) does not exist", ErrKubeconfigNotFound, ref.Namespace, ref.Name)
 		}
-		return nil, fmt.Errorf("reading Secret %s/%s: %w", ref.Namespace, ref.Name, err)
+		return fmt.Errorf("reading Secret %s/%s: %w", ref.Namespace, ref.Name, err)
 	}
-	r.mu.Lock()
-	c, ok := r.cache[mc.Name]
-	r.mu.Unlock()
-	if ok && c.ref == ref && c.resourceVersion == secret.ResourceVersion {
-		return c.member, nil
+	if secret.Labels[KubeconfigSecretLabel] != "true" {
+		return fmt.Errorf("%w: Secret %s/%s lacks the label %s=true", ErrKubeconfigNotFound, ref.Namespace, ref.Name, KubeconfigSecretLabel)
 	}
-	data, ok := secret.Data[ref.Key]
-	if !ok || len(data) == 0 {
-		return nil, fmt.Errorf("%w: Secret %s/%s has no key %q", ErrKubeconfigNotFound, ref.Namespace, ref.Name, ref.Key)
+	if len(secret.Data[DefaultKubeconfigKey]) == 0 {
+		return fmt.Errorf("%w: Secret %s/%s has no key %q", ErrKubeconfigNotFound, ref.Namespace, ref.Name, DefaultKubeconfigKey)
 	}
-	cfg, err := clientcmd.RESTConfigFromKubeConfig(data)
-	if err != nil {
-		return nil, fmt.Errorf("kubeconfig in Secret %s/%s key %q: %w", ref.Namespace, ref.Name, ref.Key, err)
-	}
-	cfg.Timeout = r.timeout()
-	cfg.QPS, cfg.Burst = 50, 100
-	cl, err := client.New(cfg, client.Options{Scheme: r.Scheme})
-	if err != nil {
-		return nil, fmt.Errorf("client for member %s: %w", mc.Name, err)
-	}
-	m := &Member{Name: mc.Name, Client: cl, Config: cfg}
-	r.mu.Lock()
-	if r.cache == nil {
-		r.cache = map[string]cached{}
-	}
-	r.cache[mc.Name] = cached{ref: ref, resourceVersion: secret.ResourceVersion, member: m}
-	r.mu.Unlock()
-	return m, nil
-}
-
-// Forget drops the cached client of a member (its MemberCluster was deleted).
-func (r *Registry) Forget(name string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.cache, name)
+	return fmt.Errorf("%w: the hub has not engaged the cluster of Secret %s/%s yet (an unreadable kubeconfig is in the hub's log)",
+		ErrNotEngaged, ref.Namespace, ref.Name)
 }
 
 func (r *Registry) timeout() time.Duration {

@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package members
+package members_test
 
 import (
 	"context"
@@ -26,82 +26,171 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
+	rolloutsv1alpha1 "github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
+	"github.com/flotilla-io/flotilla/federation"
+	"github.com/flotilla-io/flotilla/hub/members"
+	"github.com/flotilla-io/flotilla/test/harness"
 )
 
-// kubeconfig points at 127.0.0.1:1, where nothing listens.
-const kubeconfig = `apiVersion: v1
-kind: Config
-clusters:
-- name: m
-  cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}
-users:
-- name: m
-  user: {token: abc}
-contexts:
-- name: m
-  context: {cluster: m, user: m}
-current-context: m
-`
+const ns = "flotilla-system"
 
-func memberCluster(ns, name, key string) *fleetv1alpha1.MemberCluster {
+func memberCluster(secretNS, name, key string) *fleetv1alpha1.MemberCluster {
 	mc := &fleetv1alpha1.MemberCluster{}
 	mc.Name = "m1"
-	mc.Spec.KubeconfigSecretRef = fleetv1alpha1.SecretKeyRef{Namespace: ns, Name: name, Key: key}
+	mc.Spec.KubeconfigSecretRef = fleetv1alpha1.SecretKeyRef{Namespace: secretNS, Name: name, Key: key}
 	return mc
 }
 
-// TestRegistry checks that a member client is cached, rebuilt when its Secret changes, and
-// refused (as KubeconfigNotFound) for a missing Secret or key or a Secret outside the member
-// namespace; and that an unreachable member probes as unreachable within the timeout.
+// TestRegistry runs the registry on a real hub and member (API servers only): a labelled
+// kubeconfig Secret engages the member, whose placed Rollouts the registry watches (an
+// unplaced one stays out of the cache, and a placed one enqueues the FleetRollout that placed
+// it); a MemberCluster naming a missing or unlabelled Secret, another key or another
+// namespace gets a KubeconfigNotFound error naming the field; deleting the Secret disengages
+// the member. (A member cut off is the partition case of hub/fleetrollout's TestWavesRunInOrder.)
 func TestRegistry(t *testing.T) {
-	ctx := context.Background()
 	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		t.Fatal(err)
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, rolloutsv1alpha1.AddToScheme, fleetv1alpha1.AddToScheme} {
+		if err := add(s); err != nil {
+			t.Fatal(err)
+		}
 	}
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "flotilla-system", Name: "m1"},
-		Data: map[string][]byte{"kubeconfig": []byte(kubeconfig)}}
-	c := fake.NewClientBuilder().WithScheme(s).WithObjects(secret).Build()
-	reg := &Registry{Secrets: c, Scheme: s, Namespace: "flotilla-system", RequestTimeout: time.Second}
+	fleet := harness.NewFleet(t, harness.FleetOptions{Scheme: s, Clusters: []harness.ClusterSpec{
+		{Name: "hub", CRDDirs: []string{harness.HubCRDDir}}, {Name: "m1", CRDDirs: []string{harness.SpokeCRDDir}}}})
+	hub, member := fleet.Cluster("hub"), fleet.Cluster("m1")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for _, c := range []client.Client{hub.Client, member.Client} {
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 
-	a, err := reg.Get(ctx, memberCluster("flotilla-system", "m1", ""))
+	mgr, err := ctrl.NewManager(hub.Config, ctrl.Options{Scheme: s, Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: {Namespaces: map[string]cache.Config{ns: {}}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Config.Host != "https://127.0.0.1:1" || a.Config.Timeout != time.Second {
-		t.Errorf("config host %s timeout %s", a.Config.Host, a.Config.Timeout)
-	}
-	b, err := reg.Get(ctx, memberCluster("flotilla-system", "m1", "kubeconfig"))
-	if err != nil || b != a {
-		t.Errorf("second Get: %v, same client %v; want the cached client", err, b == a)
-	}
-	secret.Data["kubeconfig"] = []byte(kubeconfig + "\n")
-	if err := c.Update(ctx, secret); err != nil {
+	reg := &members.Registry{Secrets: mgr.GetAPIReader(), Scheme: s, Namespace: ns, RequestTimeout: time.Second}
+	if err := reg.Setup(ctx, mgr); err != nil {
 		t.Fatal(err)
 	}
-	if b, err = reg.Get(ctx, memberCluster("flotilla-system", "m1", "")); err != nil || b == a {
-		t.Errorf("Get after the Secret changed: %v, same client %v; want a new client", err, b == a)
+	enqueued := make(chan string, 100)
+	src := reg.FleetRolloutSource(func(context.Context) []ctrl.Request { return nil })
+	if _, err := ctrl.NewControllerManagedBy(mgr).Named("sink").WatchesRawSource(src).
+		Build(reconcilerFunc(func(_ context.Context, req ctrl.Request) (ctrl.Result, error) {
+			enqueued <- req.String()
+			return ctrl.Result{}, nil
+		})); err != nil {
+		t.Fatal(err)
 	}
+	mctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(mctx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
 
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "m1", Labels: map[string]string{members.KubeconfigSecretLabel: "true"}},
+		Data: map[string][]byte{"kubeconfig": member.Kubeconfig}}
+	unlabelled := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "plain"},
+		Data: map[string][]byte{"kubeconfig": member.Kubeconfig}}
+	for _, o := range []client.Object{secret, unlabelled} {
+		if err := hub.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for name, mc := range map[string]*fleetv1alpha1.MemberCluster{
-		"missing Secret":        memberCluster("flotilla-system", "nope", ""),
-		"missing key":           memberCluster("flotilla-system", "m1", "other"),
+		"missing Secret":        memberCluster(ns, "nope", ""),
+		"unlabelled Secret":     memberCluster(ns, "plain", ""),
+		"another key":           memberCluster(ns, "m1", "other"),
 		"outside the namespace": memberCluster("default", "m1", ""),
 	} {
-		if _, err := reg.Get(ctx, mc); !errors.Is(err, ErrKubeconfigNotFound) {
+		if _, err := reg.Get(ctx, mc); !errors.Is(err, members.ErrKubeconfigNotFound) {
 			t.Errorf("%s: got %v, want ErrKubeconfigNotFound", name, err)
 		}
 	}
 
-	start := time.Now()
-	h := reg.Probe(ctx, b)
-	if h.Reachable || h.Err == nil {
-		t.Errorf("probe of a member where nothing listens: %+v", h)
+	mc := memberCluster(ns, "m1", "kubeconfig")
+	m := waitFor(t, "the member engaged and listed", func() (*members.Member, error) {
+		m, err := reg.Get(ctx, mc)
+		if err != nil {
+			return nil, err
+		}
+		return m, m.Observable()
+	})
+
+	// A placed Rollout is cached and enqueues its FleetRollout; an unplaced one is not cached.
+	for name, placed := range map[string]bool{"placed": true, "own": false} {
+		ro := &rolloutsv1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name,
+			Annotations: map[string]string{federation.FleetRolloutAnnotation: "shop/" + name}}}
+		ro.Spec.Strategy.Canary = &rolloutsv1alpha1.CanaryStrategy{}
+		ro.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}}
+		ro.Spec.Template = &corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": name}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.com/app:v1"}}}}
+		if placed {
+			ro.Labels = map[string]string{federation.PlacedLabel: "true"}
+		}
+		if err := member.Client.Create(ctx, ro); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("probe took %s, want it bounded by the request timeout", d)
+	select {
+	case got := <-enqueued:
+		if got != "shop/placed" {
+			t.Errorf("enqueued %s, want shop/placed", got)
+		}
+	case <-ctx.Done():
+		t.Fatal("the placed Rollout's FleetRollout was never enqueued")
+	}
+	ro := &rolloutsv1alpha1.Rollout{}
+	if err := m.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "placed"}, ro); err != nil {
+		t.Errorf("reading the placed Rollout from the cache: %v", err)
+	} else if ro.Spec.Template != nil || ro.ManagedFields != nil {
+		t.Errorf("cached Rollout keeps its spec or managedFields: %+v", ro.ObjectMeta)
+	}
+	if err := m.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "own"}, ro); err == nil {
+		t.Errorf("an unplaced Rollout is in the hub's cache")
+	}
+
+	// Leaving: the Secret's deletion disengages the member.
+	if err := hub.Client.Delete(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the member disengaged", func() (struct{}, error) {
+		if _, err := reg.Get(ctx, mc); !errors.Is(err, members.ErrKubeconfigNotFound) {
+			return struct{}{}, errors.New("still engaged")
+		}
+		return struct{}{}, nil
+	})
+}
+
+type reconcilerFunc func(context.Context, ctrl.Request) (ctrl.Result, error)
+
+func (f reconcilerFunc) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return f(ctx, req)
+}
+
+// waitFor calls f until it returns no error, for at most a minute, and fails with its last error.
+func waitFor[T any](t *testing.T, what string, f func() (T, error)) T {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		v, err := f()
+		if err == nil {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not in time; last: %v", what, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

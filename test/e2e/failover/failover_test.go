@@ -248,7 +248,7 @@ func TestLeaderFailover(t *testing.T) {
 		watchOn(m, &rolloutsv1alpha1.RolloutList{}, &corev1.ConfigMapList{})
 	}
 	watchOn(hub, &fleetv1alpha1.FleetRolloutList{})
-	group := startHubGroup(t, hub, bins["flotilla-hub"], harness.TempDir(t, "hub"), 500*time.Millisecond)
+	group := startHubGroup(t, hub, bins["flotilla-hub"], harness.TempDir(t, "hub"))
 	first, _ := group.waitQuorum(ctx, 60*time.Second)
 	phase(fmt.Sprintf("set up (spokes, fencing, three hub replicas; %s leads)", first.id), mark)
 

@@ -49,9 +49,8 @@ type raftView struct {
 }
 
 // startHubGroup issues a hub CA and a peer certificate per replica and starts the replicas
-// with static peers. pollInterval is how often the leader reads members with clusters in
-// flight.
-func startHubGroup(t *testing.T, hub *harness.Cluster, bin, dir string, pollInterval time.Duration) *hubGroup {
+// with static peers.
+func startHubGroup(t *testing.T, hub *harness.Cluster, bin, dir string) *hubGroup {
 	t.Helper()
 	ca, err := raft.NewCA("flotilla-failover-test-hub-ca")
 	if err != nil {
@@ -100,7 +99,6 @@ func startHubGroup(t *testing.T, hub *harness.Cluster, bin, dir string, pollInte
 				"--raft-tls-cert=" + filepath.Join(tlsDir, "tls.crt"),
 				"--raft-tls-key=" + filepath.Join(tlsDir, "tls.key"),
 				"--member-namespace=" + systemNamespace,
-				"--fleetrollout-poll-interval=" + pollInterval.String(),
 				"--member-probe-interval=2s",
 				"--metrics-bind-address=" + r.metricsAddr,
 				"--hub-api-bind-address=" + r.apiAddr, // each replica its own port, not the shared default
