@@ -36,9 +36,9 @@ func (u *run) journalPause(ctx context.Context) error {
 		return nil
 	}
 	d := u.decision(journal.Resumed, "", "")
-	d.Reason = "spec.paused cleared"
+	d.Reason = "spec.paused cleared: member Rollouts the hub paused go on"
 	if u.fro.Spec.Paused {
-		d.Type, d.Reason = journal.Paused, "spec.paused set: no cluster and no wave starts"
+		d.Type, d.Reason = journal.Paused, "spec.paused set: no cluster and no wave starts, and member Rollouts mid-update hold where they are"
 	}
 	d.ID = fmt.Sprintf("%s/g%d", d.NaturalID(), u.fro.Generation)
 	return u.propose(ctx, d)
