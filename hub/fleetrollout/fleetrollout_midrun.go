@@ -19,6 +19,7 @@ package fleetrollout
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -69,7 +70,9 @@ func (u *run) retry(ctx context.Context) error {
 	if e, ok := u.r.Raft.Journal().Lookup(d.ID); ok {
 		d = e.Decision
 	} else {
-		r := plan.RetryOf(&u.state)
+		st := u.state
+		st.Aborted = st.Aborted || u.aborted() // spec.abortRevision not journaled yet
+		r := plan.RetryOf(&st)
 		if r.Wave == "" {
 			logf.FromContext(ctx).Info("retry requested, nothing to retry", "token", token, "reason", r.Reason)
 			if u.r.Recorder != nil {
@@ -82,6 +85,16 @@ func (u *run) retry(ctx context.Context) error {
 		d.Reason = fmt.Sprintf("retry requested (%s): %s", token, r.Reason)
 		if err := u.propose(ctx, d); err != nil {
 			return err
+		}
+	}
+	// The wave's gates without a verdict now (the retry forgot those not Passed) are measured
+	// afresh, not resumed from the measurements status kept.
+	u.retriedGates = map[string]bool{}
+	if w, ws := u.plan.Wave(d.Wave), u.state.Wave(d.Wave); w != nil {
+		for _, g := range gatesOf(&u.fro.Spec, w) {
+			if _, kept := journaledGate(ws, g.gate.Name); !kept {
+				u.retriedGates[d.Wave+"/"+g.gate.Name] = true
+			}
 		}
 	}
 	for _, c := range d.Clusters {
@@ -101,15 +114,11 @@ func (u *run) retry(ctx context.Context) error {
 // clearAbort clears status.abort on a member Rollout of the current revision, with an
 // optimistic lock so that it never lands on a Rollout the spoke changed since it was read.
 func (u *run) clearAbort(ctx context.Context, cluster string) error {
-	mc := u.members[cluster]
-	if mc == nil {
-		return fmt.Errorf("MemberCluster %s does not exist", cluster)
+	c, unknown, ok := u.memberClient(ctx, cluster)
+	if !ok {
+		return errors.New(unknown.Message)
 	}
-	m, err := u.r.Members.Get(ctx, mc)
-	if err != nil {
-		return err
-	}
-	obs := observeMember(ctx, m.Client, u.fro)
+	obs := observeMember(ctx, c, u.fro)
 	switch {
 	case !obs.Reachable:
 		return obs.Err
@@ -119,7 +128,7 @@ func (u *run) clearAbort(ctx context.Context, cluster string) error {
 	ro := obs.Rollout
 	base := ro.DeepCopy()
 	ro.Status.Abort = false
-	return m.Client.Status().Patch(ctx, ro, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+	return c.Status().Patch(ctx, ro, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
 }
 
 // departures journals ClusterDeparted for each dispatched cluster that left the placement:
@@ -239,7 +248,7 @@ func pauseOutOfStep(ro *rolloutsv1alpha1.Rollout, want bool) bool {
 		var fields struct {
 			Spec map[string]json.RawMessage `json:"f:spec"`
 		}
-		if json.Unmarshal(mf.FieldsV1.Raw, &fields) == nil {
+		if json.Unmarshal(mf.FieldsV1.GetRawBytes(), &fields) == nil {
 			if _, owned := fields.Spec["f:paused"]; owned {
 				return true
 			}

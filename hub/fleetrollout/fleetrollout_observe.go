@@ -59,6 +59,8 @@ type run struct {
 	// caughtUp are the clusters that joined after their wave ran, on their way to the stable
 	// revision (fleetrollout_midrun.go).
 	caughtUp map[string]caughtUp
+	// retriedGates are the gates ("wave/gate") a retry evaluates afresh in this reconcile.
+	retriedGates map[string]bool
 	// measured is set when a gate took measurements: their state goes to status, which must
 	// then be written over the status they were planned from, never over a newer one.
 	measured bool
@@ -121,11 +123,11 @@ func (u *run) reconcile(ctx context.Context) (time.Duration, error) {
 // progress reads the members back and moves the waves on or, when the revision is aborted,
 // returns its clusters to the stable revision (and reads back only those).
 func (u *run) progress(ctx context.Context) error {
-	if u.aborted() {
-		return u.abort(ctx)
-	}
 	if err := u.retry(ctx); err != nil {
 		return err
+	}
+	if u.aborted() {
+		return u.abort(ctx)
 	}
 	changes := plan.Membership(u.plan, &u.state)
 	if err := u.departures(ctx, changes.Departed); err != nil {

@@ -148,20 +148,30 @@ func (u *run) stableRender(ctx context.Context, rev int64) (*stableSpec, error) 
 	return &stableSpec{fro: fro, plan: p}, nil
 }
 
+// memberClient is the client of a member cluster, or, when there is none, the cluster's view:
+// Unknown, saying why.
+func (u *run) memberClient(ctx context.Context, cluster string) (client.Client, clusterView, bool) {
+	mc := u.members[cluster]
+	if mc == nil {
+		return nil, clusterView{Sched: plan.Unknown, Phase: fleetv1alpha1.ClusterUnknown, Message: "no MemberCluster"}, false
+	}
+	m, err := u.r.Members.Get(ctx, mc)
+	if err != nil {
+		return nil, clusterView{Sched: plan.Unknown, Phase: fleetv1alpha1.ClusterUnknown, Message: err.Error()}, false
+	}
+	return m.Client, clusterView{}, true
+}
+
 // placeStable places the stable revision on one cluster if it is not there yet, and says where
 // the cluster stands (RollingBack, RolledBack once Healthy on it). beforeWrite, if set, is
 // called before the write (to journal it); its error is returned.
 func (u *run) placeStable(ctx context.Context, cluster string, to int64, stable *stableSpec,
 	beforeWrite func() error) (clusterView, error) {
-	mc := u.members[cluster]
-	if mc == nil {
-		return clusterView{Sched: plan.Unknown, Phase: fleetv1alpha1.ClusterUnknown, Message: "no MemberCluster"}, nil
+	mcl, unknown, ok := u.memberClient(ctx, cluster)
+	if !ok {
+		return unknown, nil
 	}
-	m, err := u.r.Members.Get(ctx, mc)
-	if err != nil {
-		return clusterView{Sched: plan.Unknown, Phase: fleetv1alpha1.ClusterUnknown, Message: err.Error()}, nil
-	}
-	obs := observeMember(ctx, m.Client, stable.fro)
+	obs := observeMember(ctx, mcl, stable.fro)
 	v := viewOf(obs, to)
 	switch {
 	case !obs.Reachable:
@@ -174,7 +184,7 @@ func (u *run) placeStable(ctx context.Context, cluster string, to int64, stable 
 		}
 		tmpl, err := stable.plan.Render(&stable.fro.Spec, cluster)
 		if err == nil {
-			err = applyCluster(ctx, m.Client, stable.fro, tmpl, to, u.term)
+			err = applyCluster(ctx, mcl, stable.fro, tmpl, to, u.term)
 		}
 		v = clusterView{Phase: fleetv1alpha1.ClusterRollingBack, Term: int64(u.term),
 			Message: fmt.Sprintf("returning to revision %d", to)}

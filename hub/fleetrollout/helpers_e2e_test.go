@@ -45,6 +45,7 @@ import (
 	"github.com/flotilla-io/flotilla/hub/leader"
 	"github.com/flotilla-io/flotilla/hub/members"
 	"github.com/flotilla-io/flotilla/hub/raft"
+	"github.com/flotilla-io/flotilla/internal/plugin"
 	"github.com/flotilla-io/flotilla/spoke/rollout"
 	"github.com/flotilla-io/flotilla/spoke/trafficrouting/routers"
 	"github.com/flotilla-io/flotilla/test/harness"
@@ -336,6 +337,19 @@ func gateOf(e journal.Entry) string {
 func leaderTerm(n *raft.Node) (uint64, bool) {
 	_, term, ok := n.Leading()
 	return term, ok
+}
+
+// flotillaCLI runs `kubectl flotilla -n shop ARGS...` against the hub, as a person would, and
+// fails the test if the command fails.
+func flotillaCLI(ctx context.Context, t *testing.T, hub *harness.Cluster) func(args ...string) string {
+	return func(args ...string) string {
+		t.Helper()
+		out, _, err := plugin.Run(ctx, hub.KubeconfigPath, append([]string{"-n", appNamespace}, args...)...)
+		if err != nil {
+			t.Fatalf("kubectl flotilla %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
 }
 
 // waitFleetRollout polls the FleetRollout until cond holds, and fails with what it last saw.

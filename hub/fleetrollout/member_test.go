@@ -129,7 +129,7 @@ func aborted(ro *rolloutsv1alpha1.Rollout, abort bool) *rolloutsv1alpha1.Rollout
 func TestPauseOutOfStep(t *testing.T) {
 	owned := func(fields string) []metav1.ManagedFieldsEntry {
 		return []metav1.ManagedFieldsEntry{{Manager: federation.FieldManager, Operation: metav1.ManagedFieldsOperationApply,
-			FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(fields)}}}
+			FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(fields)}}
 	}
 	ro := func(paused bool, mf []metav1.ManagedFieldsEntry) *rolloutsv1alpha1.Rollout {
 		r := &rolloutsv1alpha1.Rollout{}
