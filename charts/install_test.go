@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -36,8 +37,8 @@ import (
 	"github.com/flotilla-io/flotilla/test/harness"
 )
 
-// TestChartsInstallAndRun installs both charts, as `helm install` would, into one real API
-// server (authorization mode RBAC), which is at once the hub cluster and its only member: every
+// TestChartsInstallAndRun installs both charts with `helm install` into one real API server
+// (authorization mode RBAC), which is at once the hub cluster and its only member; then every
 // rendered object, with default and with non-default values, must be accepted by server-side
 // apply with strict field validation. Then it runs the real controllers as the charts' own
 // identities (impersonating their ServiceAccounts, so only the charts' RBAC applies) and walks
@@ -65,7 +66,16 @@ func TestChartsInstallAndRun(t *testing.T) {
 		}
 	}
 
-	if !t.Run("every object applies, with defaults and with values", func(t *testing.T) {
+	if !t.Run("helm install, and every object applies with defaults and with values", func(t *testing.T) {
+		kubeconfig := writeKubeconfig(t, env.Config)
+		for _, chart := range []string{spokeChart, hubChart} {
+			helm(t, "install", chart, chartPath(t, chart), "--namespace", systemNamespace, "--kubeconfig", kubeconfig)
+			if out := helm(t, "status", chart, "--namespace", systemNamespace, "--kubeconfig", kubeconfig); !strings.Contains(out, "STATUS: deployed") {
+				t.Fatalf("helm status %s:\n%s", chart, out)
+			}
+		}
+		// The same objects again by server-side apply, so that strict field validation judges
+		// every field (helm creates them without it).
 		install(ctx, t, env.Client, render(t, spokeChart, spokeChart, systemNamespace))
 		install(ctx, t, env.Client, render(t, hubChart, hubChart, systemNamespace))
 		install(ctx, t, env.Client, render(t, spokeChart, "member", systemNamespace, testdata(t, "flotilla-spoke-values.yaml")))
@@ -87,6 +97,25 @@ func TestChartsInstallAndRun(t *testing.T) {
 		runHub(ctx, t, env, s)
 		checkNothingRefused(t, "the spoke agent", spokeRefused)
 	})
+}
+
+// writeKubeconfig writes a kubeconfig of cfg (the env's admin) for helm.
+func writeKubeconfig(t *testing.T, cfg *rest.Config) string {
+	t.Helper()
+	data, err := clientcmd.Write(clientcmdapi.Config{
+		Clusters:       map[string]*clientcmdapi.Cluster{"env": {Server: cfg.Host, CertificateAuthorityData: cfg.CAData}},
+		AuthInfos:      map[string]*clientcmdapi.AuthInfo{"admin": {ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}},
+		Contexts:       map[string]*clientcmdapi.Context{"env": {Cluster: "env", AuthInfo: "admin"}},
+		CurrentContext: "env",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func newManager(t *testing.T, cfg *rest.Config, s *runtime.Scheme, opts ctrl.Options) ctrl.Manager {
