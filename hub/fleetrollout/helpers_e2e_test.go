@@ -45,6 +45,7 @@ import (
 	"github.com/flotilla-io/flotilla/hub/leader"
 	"github.com/flotilla-io/flotilla/hub/members"
 	"github.com/flotilla-io/flotilla/hub/raft"
+	"github.com/flotilla-io/flotilla/hub/raft/rafttest"
 	"github.com/flotilla-io/flotilla/internal/plugin"
 	"github.com/flotilla-io/flotilla/spoke/rollout"
 	"github.com/flotilla-io/flotilla/spoke/trafficrouting/routers"
@@ -94,7 +95,7 @@ func startRegionFleet(t *testing.T, begin time.Time) (hub *harness.Cluster, byNa
 		register(ctx, t, hub.Client, m, r)
 		startSpoke(t, s, m)
 	}
-	node = startRaft(t)
+	node = rafttest.Start(t)
 	stop := startHub(t, s, hub, node)
 	restartHub = func(whileStopped func()) {
 		stop()
@@ -139,26 +140,6 @@ func startSpoke(t *testing.T, s *runtime.Scheme, c *harness.Cluster) {
 		t.Fatal(err)
 	}
 	startManager(t, mgr)
-}
-
-// startRaft bootstraps a single-node raft group in a temp dir on loopback, with mutual TLS.
-func startRaft(t *testing.T) *raft.Node {
-	t.Helper()
-	ca, err := raft.NewCA("flotilla-test-hub-ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer, err := ca.PeerTLS("hub-0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	node, err := raft.New(raft.Config{ID: "hub-0", DataDir: t.TempDir(), BindAddr: "127.0.0.1:0", TLS: peer,
-		Logger: ctrl.Log.WithName("raft")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = node.Shutdown() })
-	return node
 }
 
 // startHub runs the MemberCluster and FleetRollout controllers in-process against the hub,

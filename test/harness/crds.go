@@ -102,6 +102,7 @@ func ApplyCRDs(ctx context.Context, c client.Client, dirs ...string) ([]string, 
 		return nil, err
 	}
 	var names []string
+	var kinds []schema.GroupVersionKind
 	for _, obj := range objs {
 		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj),
 			client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
@@ -109,13 +110,48 @@ func ApplyCRDs(ctx context.Context, c client.Client, dirs ...string) ([]string, 
 		}
 		if obj.GroupVersionKind().GroupKind() == crdGVK.GroupKind() {
 			names = append(names, obj.GetName())
+			kinds = append(kinds, servedKinds(obj)...)
 		}
 	}
 	if len(names) == 0 {
 		return nil, nil
 	}
-	err = WaitFor(ctx, "CRDs established", crdEstablishTimeout, CRDsEstablished(c, names...))
+	if err := WaitFor(ctx, "CRDs established", crdEstablishTimeout, CRDsEstablished(c, names...)); err != nil {
+		return names, err
+	}
+	// Established comes before discovery serves the new resources: a client created right
+	// after (a controller's RESTMapper) would fail with "no matches for kind".
+	err = WaitFor(ctx, "CRDs discoverable", crdEstablishTimeout, kindsDiscoverable(c, kinds))
 	return names, err
+}
+
+// servedKinds are the group/version/kinds a CRD manifest serves.
+func servedKinds(crd *unstructured.Unstructured) []schema.GroupVersionKind {
+	group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
+	kind, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "kind")
+	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+	var out []schema.GroupVersionKind
+	for _, v := range versions {
+		m, _ := v.(map[string]any)
+		if served, _ := m["served"].(bool); served {
+			name, _ := m["name"].(string)
+			out = append(out, schema.GroupVersionKind{Group: group, Version: name, Kind: kind})
+		}
+	}
+	return out
+}
+
+// kindsDiscoverable holds once the API server's discovery maps every kind to a resource.
+func kindsDiscoverable(c client.Client, kinds []schema.GroupVersionKind) Condition {
+	return func(context.Context) (bool, string, error) {
+		var pending []string
+		for _, k := range kinds {
+			if _, err := c.RESTMapper().RESTMapping(k.GroupKind(), k.Version); err != nil {
+				pending = append(pending, k.String())
+			}
+		}
+		return len(pending) == 0, "not discoverable: " + strings.Join(pending, ", "), nil
+	}
 }
 
 // CRDsEstablished is a Condition that holds once every named CRD is Established.
