@@ -410,7 +410,7 @@ func TestFleetHistoryAndHubStatus(t *testing.T) {
 func installApprovalPolicy(t *testing.T, f fixture) {
 	t.Helper()
 	ctx := context.Background()
-	dir, err := harness.RepoPath("charts/flotilla-hub/templates")
+	dir, err := harness.RepoPath("charts/flotilla-hub/templates/approval-policy.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

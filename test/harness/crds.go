@@ -44,21 +44,27 @@ const crdEstablishTimeout = 60 * time.Second
 var crdGVK = schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"}
 
 // ReadManifests decodes every object in the .yaml, .yml and .json files of dirs (not
-// recursive), in file-name order. A folder with no manifests yields nothing; a folder that
-// does not exist is an error.
+// recursive), in file-name order; an entry of dirs may also name one file. A folder with no
+// manifests yields nothing; a path that does not exist is an error.
 func ReadManifests(dirs ...string) ([]*unstructured.Unstructured, error) {
 	var objs []*unstructured.Unstructured
 	for _, dir := range dirs {
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			return nil, fmt.Errorf("reading manifests: %w", err)
-		}
-		for _, e := range entries {
-			ext := filepath.Ext(e.Name())
-			if e.IsDir() || (ext != ".yaml" && ext != ".yml" && ext != ".json") {
-				continue
+		var paths []string
+		if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+			paths = []string{dir} // one file
+		} else {
+			entries, err := os.ReadDir(dir)
+			if err != nil {
+				return nil, fmt.Errorf("reading manifests: %w", err)
 			}
-			path := filepath.Join(dir, e.Name())
+			for _, e := range entries {
+				ext := filepath.Ext(e.Name())
+				if !e.IsDir() && (ext == ".yaml" || ext == ".yml" || ext == ".json") {
+					paths = append(paths, filepath.Join(dir, e.Name()))
+				}
+			}
+		}
+		for _, path := range paths {
 			data, err := os.ReadFile(path)
 			if err != nil {
 				return nil, err
