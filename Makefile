@@ -9,6 +9,7 @@ BIN          := $(CURDIR)/bin
 K8S_BIN      := $(BIN)/k8s/$(KUBE_VERSION)
 CONTROLLER_GEN := $(BIN)/controller-gen
 GOLANGCI_LINT  := $(BIN)/golangci-lint
+HELM           := $(BIN)/helm
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -43,10 +44,13 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code for the API types.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate CRD YAML into charts/*/crds.
+manifests: $(CONTROLLER_GEN) ## Generate CRD YAML into charts/*/crds and each binary's RBAC rules into charts/*/rbac.
 	$(CONTROLLER_GEN) crd:generateEmbeddedObjectMeta=true paths=./api/rollouts/... output:crd:artifacts:config=charts/flotilla-spoke/crds
 	$(CONTROLLER_GEN) crd:generateEmbeddedObjectMeta=true paths=./api/fleet/... output:crd:artifacts:config=charts/flotilla-hub/crds
 	go run ./hack/crdtrim charts/flotilla-spoke/crds charts/flotilla-hub/crds
+	$(CONTROLLER_GEN) rbac:roleName=flotilla-spoke paths=./cmd/flotilla-spoke output:rbac:artifacts:config=charts/flotilla-spoke/rbac
+	$(CONTROLLER_GEN) rbac:roleName=flotilla-hub-access,fileName=hub-access.yaml paths=./federation/memberaccess output:rbac:artifacts:config=charts/flotilla-spoke/rbac
+	$(CONTROLLER_GEN) rbac:roleName=flotilla-hub paths=./cmd/flotilla-hub output:rbac:artifacts:config=charts/flotilla-hub/rbac
 
 .PHONY: fmt
 fmt: $(GOLANGCI_LINT) ## Format the Go code (gofmt and goimports).
@@ -70,7 +74,7 @@ verify: generate manifests $(GOLANGCI_LINT) ## Regenerate, check formatting, vet
 ##@ Test
 
 .PHONY: test
-test: k8s-bins test-deps traefik ## Install what the tests need, run every test, print a one-line summary.
+test: k8s-bins test-deps traefik helm ## Install what the tests need, run every test, print a one-line summary.
 	go test ./analysis/ -run '^$$' -fuzz '^FuzzEvaluate$$' -fuzztime $(FUZZ_TIME)
 	go test -json -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(TEST_PKGS) | go run ./hack/testsum
 
@@ -85,6 +89,9 @@ bench: k8s-bins ## Run the Go benchmarks; the report goes to _output/bench.txt (
 .PHONY: traefik
 traefik: ## Build Traefik v3.6.12 (the data plane of the traffic tests) into bin/traefik.
 	hack/tools/traefik/build.sh
+
+.PHONY: helm
+helm: $(HELM) ## Build helm v3 (pinned in hack/tools/helm) into bin/helm, for the chart tests.
 
 .PHONY: test-deps
 test-deps: ## Install the Debian packages the tests run (Prometheus, graphite) when missing.
@@ -119,6 +126,9 @@ demo: k8s-bins manifests ## Start the local fleet (3 hub replicas, 3 members), s
 
 $(CONTROLLER_GEN): hack/tools/go.mod hack/tools/go.sum
 	cd hack/tools && go build -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen
+
+$(HELM): hack/tools/helm/go.mod hack/tools/helm/go.sum hack/tools/helm/build.sh
+	HELM_BIN=$@ hack/tools/helm/build.sh
 
 $(GOLANGCI_LINT): hack/tools/lint/go.mod hack/tools/lint/go.sum
 	cd hack/tools/lint && go build -o $@ github.com/golangci/golangci-lint/v2/cmd/golangci-lint

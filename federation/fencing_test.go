@@ -68,7 +68,7 @@ func TestStampTerm(t *testing.T) {
 func TestFencingPolicy(t *testing.T) {
 	env := harness.NewEnv(t, harness.EnvOptions{})
 	ctx := context.Background()
-	path, err := harness.RepoPath("charts/flotilla-spoke/templates")
+	path, err := harness.RepoPath("charts/flotilla-spoke/templates/fencing-policy.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,26 +10,20 @@ import (
 	"strings"
 
 	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
-	"github.com/flotilla-io/flotilla/analysis/providers"
 	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
 	rolloutsv1alpha1 "github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
 	"github.com/flotilla-io/flotilla/hub/fleetrollout"
 	"github.com/flotilla-io/flotilla/hub/hubapi"
-	"github.com/flotilla-io/flotilla/hub/leader"
-	"github.com/flotilla-io/flotilla/hub/members"
 	"github.com/flotilla-io/flotilla/hub/raft"
+	"github.com/flotilla-io/flotilla/hub/replica"
 	"github.com/flotilla-io/flotilla/internal/cli"
 	"github.com/flotilla-io/flotilla/internal/config"
-	"github.com/flotilla-io/flotilla/internal/kubesecret"
 )
 
 const (
@@ -106,36 +100,13 @@ func run(ctx context.Context, cfg *config.Config) error {
 	}
 
 	memberNS := cfg.String(keyMemberNamespace)
-	mgr, err := cli.NewManager(cfg, scheme, manager.Options{Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-		// The hub reads the member kubeconfig Secrets of one namespace, and nothing else.
-		&corev1.Secret{}: {Namespaces: map[string]cache.Config{memberNS: {}}},
-	}}})
+	mgr, err := cli.NewManager(cfg, scheme, manager.Options{Cache: replica.CacheOptions(memberNS)})
 	if err != nil {
 		return err
 	}
-	gate := &leader.Gate{Node: node}
-	if err := mgr.Add(gate); err != nil {
+	if err := replica.Setup(ctx, mgr, node, replica.Options{MemberNamespace: memberNS,
+		ProbeInterval: cfg.Duration(keyProbeInterval)}); err != nil {
 		return err
-	}
-	reg := &members.Registry{Secrets: mgr.GetClient(), Scheme: scheme, Namespace: memberNS}
-	// Every replica engages the member clusters and keeps their caches warm; only the
-	// leader reconciles.
-	if err := reg.Setup(ctx, mgr); err != nil {
-		return err
-	}
-	if err := (&members.Reconciler{Client: mgr.GetClient(), Registry: reg, Gate: gate,
-		ProbeInterval: cfg.Duration(keyProbeInterval)}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the MemberCluster controller: %w", err)
-	}
-	if err := (&fleetrollout.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Raft: node, Gate: gate,
-		Members: reg, Recorder: mgr.GetEventRecorder("flotilla-hub"),
-		// Analysis and outlier gates: provider credentials are read from the hub's namespace.
-		Providers: providers.New(providers.Deps{Secrets: kubesecret.Reader{Reader: mgr.GetAPIReader()}, Namespace: memberNS}),
-	}).SetupWithManager(ctx, mgr); err != nil {
-		return fmt.Errorf("setting up the FleetRollout controller: %w", err)
-	}
-	if err := (&fleetrollout.ApprovalReconciler{Client: mgr.GetClient(), Raft: node, Gate: gate}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the FleetApproval controller: %w", err)
 	}
 	// Every replica reports the FleetRollouts and members it caches, leader or not.
 	if err := ctrlmetrics.Registry.Register(&fleetrollout.Collector{Reader: mgr.GetCache()}); err != nil {

@@ -8,25 +8,14 @@ import (
 	"fmt"
 	"net/url"
 
-	appsv1 "k8s.io/api/apps/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/selection"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
-	"github.com/flotilla-io/flotilla/analysis"
-	"github.com/flotilla-io/flotilla/analysis/providers"
-	"github.com/flotilla-io/flotilla/analysis/providers/job"
 	rolloutsv1alpha1 "github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
 	"github.com/flotilla-io/flotilla/internal/cli"
 	"github.com/flotilla-io/flotilla/internal/config"
-	"github.com/flotilla-io/flotilla/spoke/analysisrun"
-	"github.com/flotilla-io/flotilla/spoke/experiment"
-	"github.com/flotilla-io/flotilla/spoke/rollout"
-	"github.com/flotilla-io/flotilla/spoke/rollout/engine"
+	"github.com/flotilla-io/flotilla/spoke/agent"
 	"github.com/flotilla-io/flotilla/spoke/trafficrouting/alb/elbv2"
 	"github.com/flotilla-io/flotilla/spoke/trafficrouting/routers"
 )
@@ -79,37 +68,19 @@ func run(ctx context.Context, cfg *config.Config) error {
 		}
 		routerOpts.ALBWeights = reader
 	}
-	mgr, err := cli.NewManager(cfg, scheme, manager.Options{Cache: cacheOptions(cfg.String(keyWatchNS))})
+	mgr, err := cli.NewManager(cfg, scheme, manager.Options{Cache: agent.CacheOptions(cfg.String(keyWatchNS))})
 	if err != nil {
 		return err
 	}
-	r := &rollout.Reconciler{
-		Client:                  mgr.GetClient(),
-		APIReader:               mgr.GetAPIReader(),
-		Recorder:                mgr.GetEventRecorder("flotilla-spoke"),
-		Routers:                 routers.Builder(routerOpts),
-		MaxConcurrentReconciles: cfg.Int(keyWorkers),
-	}
-	if err := r.SetupWithManager(ctx, mgr); err != nil {
-		return fmt.Errorf("setting up the Rollout controller: %w", err)
-	}
-	ar := &analysisrun.Reconciler{
-		Client:                  mgr.GetClient(),
-		APIReader:               mgr.GetAPIReader(),
-		Recorder:                mgr.GetEventRecorder("flotilla-spoke"),
-		Providers:               analysisProviders(mgr, cfg),
-		MaxConcurrentReconciles: cfg.Int(keyAnalysisWorkers),
-	}
-	if err := ar.SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the AnalysisRun controller: %w", err)
-	}
-	ex := &experiment.Reconciler{
-		Client:                  mgr.GetClient(),
-		Recorder:                mgr.GetEventRecorder("flotilla-spoke"),
-		MaxConcurrentReconciles: cfg.Int(keyExperimentWorkers),
-	}
-	if err := ex.SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the Experiment controller: %w", err)
+	if err := agent.Setup(ctx, mgr, agent.Options{
+		RolloutWorkers:       cfg.Int(keyWorkers),
+		AnalysisWorkers:      cfg.Int(keyAnalysisWorkers),
+		ExperimentWorkers:    cfg.Int(keyExperimentWorkers),
+		CredentialsNamespace: cfg.String(keyCredentialsNS),
+		PrometheusAddress:    cfg.String(keyPrometheusAddr),
+		Routers:              routerOpts,
+	}); err != nil {
+		return err
 	}
 	return mgr.Start(ctx)
 }
@@ -125,36 +96,4 @@ func httpURL(v any) error {
 		return errors.New("want an absolute http:// or https:// URL, such as http://traefik-api.traefik:8080")
 	}
 	return nil
-}
-
-// analysisProviders builds every metric provider. The Secrets they read (credentials) are
-// read live through the API reader, never cached; the Job provider creates Jobs with the
-// manager's client and reads them live, so no informer caches the cluster's Jobs.
-func analysisProviders(mgr manager.Manager, cfg *config.Config) *providers.Registry {
-	return providers.New(providers.Deps{
-		Secrets:           analysisrun.SecretReader{Reader: mgr.GetAPIReader()},
-		Namespace:         cfg.String(keyCredentialsNS),
-		PrometheusAddress: cfg.String(keyPrometheusAddr),
-		Extra:             []analysis.Provider{job.New(job.Options{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()})},
-	})
-}
-
-// cacheOptions keeps the informer caches to what the controllers read: no managed fields on
-// any object, and only the ReplicaSets that Rollouts create (they carry the pod-template-hash
-// label), not every ReplicaSet of the cluster's Deployments.
-func cacheOptions(namespace string) cache.Options {
-	hashed, err := labels.NewRequirement(engine.LabelPodTemplateHash, selection.Exists, nil)
-	if err != nil {
-		panic(err) // a constant key: cannot fail
-	}
-	opts := cache.Options{
-		DefaultTransform: cache.TransformStripManagedFields(),
-		ByObject: map[client.Object]cache.ByObject{
-			&appsv1.ReplicaSet{}: {Label: labels.NewSelector().Add(*hashed)},
-		},
-	}
-	if namespace != "" {
-		opts.DefaultNamespaces = map[string]cache.Config{namespace: {}}
-	}
-	return opts
 }

@@ -39,19 +39,25 @@ limitations under the License.
 // measurement state lives in status and the reconcile requeues when the next one is due.
 //
 // Operations (fleetrollout_operations.go): a change of spec.paused is journaled (Paused,
-// Resumed); spec.abortRevision naming the current revision is journaled (Aborted) and returns
-// every cluster that took it to the stable revision as RollbackAll does, and the journal keeps
-// the abort in force. ApprovalReconciler (fleetapproval_controller.go) sets each FleetApproval's
-// Accepted condition from the journal.
+// Resumed), and the member Rollouts that are mid-update get spec.paused through the hub's
+// stamped server-side apply (released on resume); spec.abortRevision naming the current
+// revision is journaled (Aborted) and returns every cluster that took it to the stable revision
+// as RollbackAll does, and the journal keeps the abort in force: removing the field does not
+// send the revision out again, a new revision does. ApprovalReconciler
+// (fleetapproval_controller.go) sets each FleetApproval's Accepted condition from the journal.
+//
+// A run under way (fleetrollout_midrun.go): each new value of the retry annotation is journaled
+// (Retried) and re-runs the failed or inconclusive wave, its failed clusters dispatched again and
+// their member Rollouts' status.abort cleared (the spoke's retry); decisions a retry may take
+// again carry the run's attempt in their ID. A dispatched cluster that leaves the placement is
+// journaled (ClusterDeparted) and no longer read, counted or written; a cluster that joins after
+// its wave ran (or leaves maintenance after it) is brought to the stable revision
+// (ClusterCaughtUp).
 //
 // Every decision journaled for the first time also becomes an event on the FleetRollout
 // (metrics.go), and Collector reports FleetRollouts and members from the cache at scrape time.
 //
-// What is not done yet: spec.paused only holds clusters that have not started (member
-// Rollouts are not paused); removing spec.abortRevision does not send the aborted revision out
-// again (a spec change, a new revision, does); the retry annotation is not acted on; clusters
-// that join late or leave maintenance are not brought to the stable revision; member objects
-// stay when a FleetRollout is deleted.
+// What is not done yet: member objects stay when a FleetRollout is deleted.
 package fleetrollout
 
 import (

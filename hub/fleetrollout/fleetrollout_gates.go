@@ -208,7 +208,7 @@ func (u *run) previousGateRun(wave, gate string) rolloutsv1alpha1.AnalysisRunSta
 
 // previousGate is the gate's status as last written for the current revision, or nil.
 func (u *run) previousGate(wave, gate string) *fleetv1alpha1.GateStatus {
-	if u.fro.Status.CurrentRevision != u.rev.Number {
+	if u.fro.Status.CurrentRevision != u.rev.Number || u.retriedGates[wave+"/"+gate] {
 		return nil
 	}
 	for i := range u.fro.Status.Waves {

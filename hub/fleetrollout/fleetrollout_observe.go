@@ -57,6 +57,11 @@ type run struct {
 	outcome outcome
 	// rolledBack is the rollback under way or done, nil if none.
 	rolledBack *rollbackState
+	// caughtUp are the clusters that joined after their wave ran, on their way to the stable
+	// revision (fleetrollout_midrun.go).
+	caughtUp map[string]caughtUp
+	// retriedGates are the gates ("wave/gate") a retry evaluates afresh in this reconcile.
+	retriedGates map[string]bool
 	// measured is set when a gate took measurements: their state goes to status, which must
 	// then be written over the status they were planned from, never over a newer one.
 	measured bool
@@ -115,13 +120,23 @@ func (u *run) reconcile(ctx context.Context) (time.Duration, error) {
 // progress reads the members back and moves the waves on or, when the revision is aborted,
 // returns its clusters to the stable revision (and reads back only those).
 func (u *run) progress(ctx context.Context) error {
+	if err := u.retry(ctx); err != nil {
+		return err
+	}
 	if u.aborted() {
 		return u.abort(ctx)
+	}
+	changes := plan.Membership(u.plan, &u.state)
+	if err := u.departures(ctx, changes.Departed); err != nil {
+		return err
 	}
 	if err := u.observe(ctx); err != nil {
 		return err
 	}
-	return u.runWaves(ctx)
+	if err := u.runWaves(ctx); err != nil {
+		return err
+	}
+	return u.catchUp(ctx, changes.CatchUp)
 }
 
 func (u *run) loadMembers(ctx context.Context) error {
@@ -150,11 +165,11 @@ func (u *run) decision(t journal.Type, wave, cluster string) journal.Decision {
 		Wave: wave, Cluster: cluster}
 }
 
-// propose journals d under its natural ID (unless it has an ID) and folds it into the run's
-// journal state.
+// propose journals d under its natural ID in the run's attempt (unless it has an ID) and folds
+// it into the run's journal state.
 func (u *run) propose(ctx context.Context, d journal.Decision) error {
 	if d.ID == "" {
-		d.ID = d.NaturalID()
+		d.ID = decisionID(d, u.state.Attempt)
 	}
 	rec, err := u.r.Raft.Propose(ctx, d)
 	if err != nil {
@@ -178,13 +193,15 @@ func (u *run) loadState() {
 	u.state = st
 }
 
-// journaledAt is when the decision with d's natural ID was journaled.
+// journaledAt is when the decision with d's natural ID was journaled, in the latest attempt of
+// the run that took it.
 func (u *run) journaledAt(d journal.Decision) (time.Time, bool) {
-	e, ok := u.r.Raft.Journal().Lookup(d.NaturalID())
-	if !ok {
-		return time.Time{}, false
+	for a := u.state.Attempt; a >= 0; a-- {
+		if e, ok := u.r.Raft.Journal().Lookup(decisionID(d, a)); ok {
+			return e.At, true
+		}
 	}
-	return e.At, true
+	return time.Time{}, false
 }
 
 // render is the Rollout template of one placed cluster.
@@ -223,6 +240,10 @@ func (u *run) apply(ctx context.Context, cluster string) clusterView {
 	}
 	tmpl, err := u.render(cluster)
 	if err == nil {
+		if paused := u.memberPaused(tmpl, cluster); paused != tmpl.Spec.Paused {
+			tmpl = tmpl.DeepCopy()
+			tmpl.Spec.Paused = paused
+		}
 		err = applyCluster(ctx, m.Client, u.fro, tmpl, u.rev.Number, u.term)
 	}
 	if err != nil {
@@ -269,6 +290,8 @@ func (u *run) observeCluster(ctx context.Context, wave, cluster string) error {
 	switch {
 	case obs.Reachable && (obs.Rollout == nil || memberRevision(obs.Rollout) != u.rev.Number):
 		v = u.apply(ctx, cluster) // journaled as dispatched, but the write did not land
+	case obs.Rollout != nil && u.pauseChanged(obs.Rollout, cluster):
+		v = u.apply(ctx, cluster) // the FleetRollout was paused or resumed: so is the member Rollout
 	case obs.Rollout != nil:
 		if t, ok, _ := federation.TermOf(obs.Rollout); ok {
 			v.Term = t

@@ -36,9 +36,9 @@ func (u *run) journalPause(ctx context.Context) error {
 		return nil
 	}
 	d := u.decision(journal.Resumed, "", "")
-	d.Reason = "spec.paused cleared"
+	d.Reason = "spec.paused cleared: member Rollouts the hub paused go on"
 	if u.fro.Spec.Paused {
-		d.Type, d.Reason = journal.Paused, "spec.paused set: no cluster and no wave starts"
+		d.Type, d.Reason = journal.Paused, "spec.paused set: no cluster and no wave starts, and member Rollouts mid-update hold where they are"
 	}
 	d.ID = fmt.Sprintf("%s/g%d", d.NaturalID(), u.fro.Generation)
 	return u.propose(ctx, d)
@@ -46,8 +46,8 @@ func (u *run) journalPause(ctx context.Context) error {
 
 // aborted reports whether the current revision is aborted: spec.abortRevision names it, or
 // the journal recorded its abort. The journal keeps an abort in force after spec.abortRevision
-// is removed: sending an aborted revision out again is not done yet (change the spec, which
-// makes a new revision).
+// is removed, and a retry does not lift it: an abort is final for its revision, and a change
+// of the spec (a new revision) is the way on.
 func (u *run) aborted() bool {
 	r := u.fro.Spec.AbortRevision
 	return (r != nil && *r == u.rev.Number) || u.state.Aborted

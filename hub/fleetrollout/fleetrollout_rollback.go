@@ -96,7 +96,14 @@ func (u *run) returnClusters(ctx context.Context, scope journal.RollbackScope, w
 	}
 	done := 0
 	for _, c := range js.Clusters {
-		v := u.rollbackCluster(ctx, c, js.ToRevision, stable)
+		if u.plan.Cluster(c) == nil {
+			done++ // it left the placement: its objects stay as they are
+			continue
+		}
+		v, err := u.placeStable(ctx, c, js.ToRevision, stable, nil)
+		if err != nil {
+			return err
+		}
 		if v.Phase == fleetv1alpha1.ClusterRolledBack {
 			done++
 		}
@@ -138,23 +145,43 @@ func (u *run) stableRender(ctx context.Context, rev int64) (*stableSpec, error) 
 	return &stableSpec{fro: fro, plan: p}, nil
 }
 
-// rollbackCluster places the stable revision on one cluster if it is not there yet, and says
-// where the cluster stands.
-func (u *run) rollbackCluster(ctx context.Context, cluster string, to int64, stable *stableSpec) clusterView {
+// memberClient is the client of a member cluster, or, when there is none, the cluster's view:
+// Unknown, saying why.
+func (u *run) memberClient(ctx context.Context, cluster string) (client.Client, clusterView, bool) {
 	mc := u.members[cluster]
-	obs := observeMember(ctx, u.r.Members, mc, stable.fro)
+	if mc == nil {
+		return nil, clusterView{Sched: plan.Unknown, Phase: fleetv1alpha1.ClusterUnknown, Message: "no MemberCluster"}, false
+	}
+	m, err := u.r.Members.Get(ctx, mc)
+	if err != nil {
+		return nil, clusterView{Sched: plan.Unknown, Phase: fleetv1alpha1.ClusterUnknown, Message: err.Error()}, false
+	}
+	return m.Client, clusterView{}, true
+}
+
+// placeStable places the stable revision on one cluster if it is not there yet, and says where
+// the cluster stands (RollingBack, RolledBack once Healthy on it). beforeWrite, if set, is
+// called before the write (to journal it); its error is returned.
+func (u *run) placeStable(ctx context.Context, cluster string, to int64, stable *stableSpec,
+	beforeWrite func() error) (clusterView, error) {
+	obs := observeMember(ctx, u.r.Members, u.members[cluster], stable.fro)
 	v := viewOf(obs, to)
 	switch {
 	case !obs.Reachable:
-		return v
+		return v, nil
 	case obs.Rollout == nil || memberRevision(obs.Rollout) != to:
-		m, err := u.r.Members.Get(ctx, mc)
-		var tmpl *fleetv1alpha1.RolloutTemplate
-		if err == nil {
-			tmpl, err = stable.plan.Render(&stable.fro.Spec, cluster)
+		mcl, unknown, ok := u.memberClient(ctx, cluster)
+		if !ok {
+			return unknown, nil
 		}
+		if beforeWrite != nil {
+			if err := beforeWrite(); err != nil {
+				return v, err
+			}
+		}
+		tmpl, err := stable.plan.Render(&stable.fro.Spec, cluster)
 		if err == nil {
-			err = applyCluster(ctx, m.Client, stable.fro, tmpl, to, u.term)
+			err = applyCluster(ctx, mcl, stable.fro, tmpl, to, u.term)
 		}
 		v = clusterView{Phase: fleetv1alpha1.ClusterRollingBack, Term: int64(u.term),
 			Message: fmt.Sprintf("returning to revision %d", to)}
@@ -163,11 +190,11 @@ func (u *run) rollbackCluster(ctx context.Context, cluster string, to int64, sta
 			v.Message = fmt.Sprintf("returning to revision %d failed (will retry): %v", to, err)
 			u.failedWrite(cluster, err)
 		}
-		return v
+		return v, nil
 	case v.Sched == plan.Healthy:
 		v.Phase, v.Message = fleetv1alpha1.ClusterRolledBack, fmt.Sprintf("back on revision %d", to)
 	default:
 		v.Phase = fleetv1alpha1.ClusterRollingBack
 	}
-	return v
+	return v, nil
 }

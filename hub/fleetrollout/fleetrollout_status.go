@@ -77,6 +77,8 @@ func (u *run) clusterStatuses() []fleetv1alpha1.ClusterStatus {
 		if v, ok := u.views[cp.Name]; ok {
 			cs.Phase, cs.Message, cs.Step, cs.Weight = v.Phase, v.Message, v.Step, v.Weight
 			cs.Revision, cs.Term = u.rev.Number, v.Term
+		} else if c, ok := u.caughtUp[cp.Name]; ok {
+			c.status(&cs)
 		} else if cp.Maintenance || cp.Late || cp.Wave == "" {
 			cs.Phase = fleetv1alpha1.ClusterSkipped
 			cs.Message = "left out of this revision (maintenance, joined late, or in no wave)"

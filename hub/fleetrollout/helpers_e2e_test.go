@@ -48,6 +48,8 @@ import (
 	"github.com/flotilla-io/flotilla/hub/leader"
 	"github.com/flotilla-io/flotilla/hub/members"
 	"github.com/flotilla-io/flotilla/hub/raft"
+	"github.com/flotilla-io/flotilla/hub/raft/rafttest"
+	"github.com/flotilla-io/flotilla/internal/plugin"
 	"github.com/flotilla-io/flotilla/spoke/rollout"
 	"github.com/flotilla-io/flotilla/spoke/trafficrouting/routers"
 	"github.com/flotilla-io/flotilla/test/harness"
@@ -96,7 +98,7 @@ func startRegionFleet(t *testing.T, begin time.Time) (hub *harness.Cluster, byNa
 		register(ctx, t, hub.Client, m, r)
 		startSpoke(t, s, m)
 	}
-	node = startRaft(t)
+	node = rafttest.Start(t)
 	stop := startHub(t, s, hub, node)
 	restartHub = func(whileStopped func()) {
 		stop()
@@ -141,26 +143,6 @@ func startSpoke(t *testing.T, s *runtime.Scheme, c *harness.Cluster) {
 		t.Fatal(err)
 	}
 	startManager(t, mgr)
-}
-
-// startRaft bootstraps a single-node raft group in a temp dir on loopback, with mutual TLS.
-func startRaft(t *testing.T) *raft.Node {
-	t.Helper()
-	ca, err := raft.NewCA("flotilla-test-hub-ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer, err := ca.PeerTLS("hub-0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	node, err := raft.New(raft.Config{ID: "hub-0", DataDir: t.TempDir(), BindAddr: "127.0.0.1:0", TLS: peer,
-		Logger: ctrl.Log.WithName("raft")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = node.Shutdown() })
-	return node
 }
 
 // startHub runs the MemberCluster and FleetRollout controllers in-process against the hub,
@@ -407,6 +389,19 @@ func gateOf(e journal.Entry) string {
 func leaderTerm(n *raft.Node) (uint64, bool) {
 	_, term, ok := n.Leading()
 	return term, ok
+}
+
+// flotillaCLI runs `kubectl flotilla -n shop ARGS...` against the hub, as a person would, and
+// fails the test if the command fails.
+func flotillaCLI(ctx context.Context, t *testing.T, hub *harness.Cluster) func(args ...string) string {
+	return func(args ...string) string {
+		t.Helper()
+		out, _, err := plugin.Run(ctx, hub.KubeconfigPath, append([]string{"-n", appNamespace}, args...)...)
+		if err != nil {
+			t.Fatalf("kubectl flotilla %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
 }
 
 // waitFleetRollout polls the FleetRollout until cond holds, and fails with what it last saw.

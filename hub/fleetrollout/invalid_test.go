@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
+	"github.com/flotilla-io/flotilla/hub/raft/rafttest"
 	"github.com/flotilla-io/flotilla/test/harness"
 )
 
@@ -99,7 +100,7 @@ func TestBadInputGetsACondition(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	node := startRaft(t)
+	node := rafttest.Start(t)
 	startHub(t, s, &harness.Cluster{Name: "hub", Config: env.Config}, node)
 
 	cases := []struct {

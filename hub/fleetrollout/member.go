@@ -207,6 +207,11 @@ func viewOf(obs observation, rev int64) clusterView {
 	case ro.Status.Phase == rolloutsv1alpha1.RolloutPhaseHealthy && ro.Status.CurrentPodHash != "" &&
 		ro.Status.StableRS == ro.Status.CurrentPodHash:
 		v.Sched, v.Phase = plan.Healthy, fleetv1alpha1.ClusterHealthy
+	case ro.Status.Phase == rolloutsv1alpha1.RolloutPhaseDegraded && !ro.Status.Abort &&
+		meta.IsStatusConditionTrue(ro.Status.Conditions, rolloutsv1alpha1.RolloutAborted):
+		// status.abort was cleared (a retry) and the spoke has not taken it up yet.
+		v.Sched, v.Phase = plan.Dispatched, fleetv1alpha1.ClusterProgressing
+		v.Message = "retried: the spoke has not started the update again yet"
 	case ro.Status.Phase == rolloutsv1alpha1.RolloutPhaseDegraded:
 		v.Sched, v.Phase = plan.Failed, fleetv1alpha1.ClusterDegraded
 	case ro.Status.Phase == rolloutsv1alpha1.RolloutPhasePaused:

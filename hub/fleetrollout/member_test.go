@@ -20,6 +20,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
@@ -104,10 +105,51 @@ func TestViewOf(t *testing.T) {
 		{"healthy but not promoted", observation{Reachable: true, Rollout: ro("2", 2, 2, "Healthy", "b", "a")}, plan.Progressing, fleetv1alpha1.ClusterProgressing},
 		{"paused", observation{Reachable: true, Rollout: ro("2", 2, 2, "Paused", "b", "a")}, plan.Progressing, fleetv1alpha1.ClusterPaused},
 		{"degraded", observation{Reachable: true, Rollout: ro("2", 2, 2, "Degraded", "b", "a")}, plan.Failed, fleetv1alpha1.ClusterDegraded},
+		{"aborted", observation{Reachable: true, Rollout: aborted(ro("2", 2, 2, "Degraded", "b", "a"), true)}, plan.Failed, fleetv1alpha1.ClusterDegraded},
+		{"retried, the spoke not there yet", observation{Reachable: true, Rollout: aborted(ro("2", 2, 2, "Degraded", "b", "a"), false)},
+			plan.Dispatched, fleetv1alpha1.ClusterProgressing},
 	} {
 		v := viewOf(tc.obs, 2)
 		if v.Sched != tc.sched || v.Phase != tc.phase {
 			t.Errorf("%s: got %s/%s, want %s/%s", tc.name, v.Sched, v.Phase, tc.sched, tc.phase)
+		}
+	}
+}
+
+// aborted marks a Rollout aborted by the spoke (the Aborted condition), with status.abort as
+// given: false is a retry the spoke has not taken up yet.
+func aborted(ro *rolloutsv1alpha1.Rollout, abort bool) *rolloutsv1alpha1.Rollout {
+	ro.Status.Abort = abort
+	ro.Status.Conditions = []metav1.Condition{{Type: rolloutsv1alpha1.RolloutAborted, Status: metav1.ConditionTrue, Reason: "AbortedByUser"}}
+	return ro
+}
+
+// TestPauseOutOfStep: the hub pauses a member Rollout that is not paused, and unpauses only one
+// whose spec.paused it owns (a person who paused it in the member is left alone).
+func TestPauseOutOfStep(t *testing.T) {
+	owned := func(fields string) []metav1.ManagedFieldsEntry {
+		return []metav1.ManagedFieldsEntry{{Manager: federation.FieldManager, Operation: metav1.ManagedFieldsOperationApply,
+			FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(fields)}}
+	}
+	ro := func(paused bool, mf []metav1.ManagedFieldsEntry) *rolloutsv1alpha1.Rollout {
+		r := &rolloutsv1alpha1.Rollout{}
+		r.Spec.Paused, r.ManagedFields = paused, mf
+		return r
+	}
+	for _, tc := range []struct {
+		name string
+		ro   *rolloutsv1alpha1.Rollout
+		want bool
+		out  bool
+	}{
+		{"pause a running Rollout", ro(false, nil), true, true},
+		{"already paused", ro(true, nil), true, false},
+		{"running, not to pause", ro(false, nil), false, false},
+		{"paused by the hub, resumed", ro(true, owned(`{"f:spec":{"f:paused":{},"f:replicas":{}}}`)), false, true},
+		{"paused by a person in the member", ro(true, owned(`{"f:spec":{"f:replicas":{}}}`)), false, false},
+	} {
+		if got := pauseOutOfStep(tc.ro, tc.want); got != tc.out {
+			t.Errorf("%s: pauseOutOfStep = %v, want %v", tc.name, got, tc.out)
 		}
 	}
 }

@@ -35,7 +35,6 @@ import (
 	rolloutsv1alpha1 "github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
 	"github.com/flotilla-io/flotilla/federation"
 	"github.com/flotilla-io/flotilla/hub/journal"
-	"github.com/flotilla-io/flotilla/internal/plugin"
 	"github.com/flotilla-io/flotilla/test/harness"
 )
 
@@ -49,21 +48,16 @@ import (
 //     of revision 2 starts no cluster;
 //   - fleet abort: journaled as Aborted, then every cluster that took revision 2 returns to
 //     revision 1 (RollbackStarted, RollbackCompleted) and the FleetRollout is RolledBack, while
-//     the clusters of the wave that had not started never get revision 2.
+//     the clusters of the wave that had not started never get revision 2;
+//   - fleet retry and removing spec.abortRevision afterwards change nothing (the abort holds),
+//     and a new revision goes out through the waves.
 func TestOperations(t *testing.T) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true)))
 	hub, byName, node, _ := startRegionFleet(t, time.Now())
 	ctx, cancel := context.WithTimeout(context.Background(), 170*time.Second)
 	defer cancel()
 
-	kubectl := func(args ...string) string {
-		t.Helper()
-		out, _, err := plugin.Run(ctx, hub.KubeconfigPath, append([]string{"-n", appNamespace}, args...)...)
-		if err != nil {
-			t.Fatalf("kubectl flotilla %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return out
-	}
+	kubectl := flotillaCLI(ctx, t, hub)
 	history := func() []journal.Entry { return node.Journal().History(appNamespace, "checkout") }
 	journaled := func(typ journal.Type, rev int64) *journal.Entry {
 		for _, e := range history() {
@@ -171,6 +165,36 @@ func TestOperations(t *testing.T) {
 	out := kubectl("fleet", "get", "checkout")
 	if !strings.Contains(out, "RolledBack") || !strings.Contains(out, "Abort:") {
 		t.Errorf("fleet get after the abort:\n%s", out)
+	}
+
+	// A retry does not undo the abort: the hub takes the request and changes nothing.
+	kubectl("fleet", "retry", "checkout")
+	got = waitFleetRollout(ctx, t, hub.Client, key, "the retry handled", func(f *fleetv1alpha1.FleetRollout) bool {
+		return f.Status.LastHandledRetryAt != "" && f.Status.LastHandledRetryAt == f.Annotations[fleetv1alpha1.AnnotationRetryRequestedAt]
+	})
+	if got.Status.Phase != fleetv1alpha1.FleetRolloutRolledBack || journaled(journal.Retried, 2) != nil {
+		t.Errorf("after a retry of the aborted revision: phase %s, Retried %+v; want RolledBack and no Retried",
+			got.Status.Phase, journaled(journal.Retried, 2))
+	}
+
+	// Removing spec.abortRevision does not send revision 2 out again: once the hub has seen the
+	// change, the FleetRollout is still RolledBack and us-east still on revision 1.
+	jsonPatch(ctx, t, hub.Client, fro, `[{"op":"remove","path":"/spec/abortRevision"}]`)
+	got = waitFleetRollout(ctx, t, hub.Client, key, "seen without abortRevision", func(f *fleetv1alpha1.FleetRollout) bool {
+		return f.Spec.AbortRevision == nil && f.Status.ObservedGeneration == f.Generation
+	})
+	if got.Status.Phase != fleetv1alpha1.FleetRolloutRolledBack || got.Status.CurrentRevision != 2 {
+		t.Errorf("after removing abortRevision: phase %s at revision %d, want RolledBack at 2 (the abort holds)",
+			got.Status.Phase, got.Status.CurrentRevision)
+	}
+	waitMemberImage(ctx, t, byName["us-east"], "1", "example.com/checkout:v1")
+	// A new revision goes out through the waves; revision 2 stays aborted in the journal.
+	jsonPatch(ctx, t, hub.Client, fro, `[{"op":"replace","path":"/spec/template/spec/template/spec/containers/0/image","value":"example.com/checkout:v3"}]`)
+	waitFleetRollout(ctx, t, hub.Client, key, "waiting for approval of canary at revision 3", waiting(3, "canary"))
+	kubectl("fleet", "approve", "checkout")
+	waitMemberImage(ctx, t, byName["us-east"], "3", "example.com/checkout:v3")
+	if journaled(journal.Aborted, 3) != nil || journaled(journal.Aborted, 2) == nil {
+		t.Errorf("journal: want revision 2 aborted and revision 3 not:\n%s", describe(history()))
 	}
 }
 

@@ -28,6 +28,7 @@ package journal
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
@@ -64,12 +65,24 @@ const (
 	RollbackStarted Type = "RollbackStarted"
 	// RollbackCompleted means the rollback finished.
 	RollbackCompleted Type = "RollbackCompleted"
+	// Retried means a person asked for a retry (the annotation
+	// fleet.flotilla.dev/retry-requested-at, Reason carrying its token) and the leader re-runs
+	// the failed wave: Clusters, its failed clusters, take the revision again, its verdicts
+	// other than Passed are forgotten, and the run's attempt number goes up by one.
+	Retried Type = "Retried"
+	// ClusterDeparted means a dispatched cluster left the placement (or its MemberCluster was
+	// deleted) in the middle of the run: it no longer counts, and its objects stay in place.
+	ClusterDeparted Type = "ClusterDeparted"
+	// ClusterCaughtUp means a cluster that joined (or left maintenance) after its wave ran was
+	// given the stable revision, Rollback.ToRevision, instead of the one going out.
+	ClusterCaughtUp Type = "ClusterCaughtUp"
 )
 
 // Types lists every decision type, in the order a run usually meets them.
 var Types = []Type{
 	WaveStarted, ClusterDispatched, ClusterPromoted, ClusterFailed, GateEvaluated, ApprovalGiven,
-	WaveCompleted, Paused, Resumed, Aborted, RollbackStarted, RollbackCompleted,
+	WaveCompleted, Paused, Resumed, Aborted, RollbackStarted, RollbackCompleted, Retried, ClusterDeparted,
+	ClusterCaughtUp,
 }
 
 // RollbackScope says which clusters a rollback returns.
@@ -182,8 +195,13 @@ func (d *Decision) Validate() error {
 		return need(d.Wave != "", "wave is required")
 	case ClusterDispatched, ClusterPromoted:
 		return need(d.Wave != "" && d.Cluster != "", "wave and cluster are required")
-	case ClusterFailed:
+	case ClusterFailed, ClusterDeparted:
 		return need(d.Wave != "" && d.Cluster != "" && d.Reason != "", "wave, cluster and reason are required")
+	case Retried:
+		return need(d.Wave != "" && d.Reason != "", "wave and reason (the retry token) are required")
+	case ClusterCaughtUp:
+		return need(d.Wave != "" && d.Cluster != "" && d.Rollback != nil && d.Rollback.ToRevision > 0,
+			"wave, cluster and rollback.toRevision are required")
 	case GateEvaluated:
 		return need(d.Wave != "" && d.Gate != nil && d.Gate.Name != "" && d.Gate.Verdict != "",
 			"wave, gate.name and gate.verdict are required")
@@ -229,6 +247,9 @@ func (d *Decision) NaturalID() string {
 	}
 	if d.Rollback != nil {
 		id += "/scope=" + string(d.Rollback.Scope)
+	}
+	if d.Type == ClusterCaughtUp && d.Rollback != nil {
+		id += "/to=" + strconv.FormatInt(d.Rollback.ToRevision, 10)
 	}
 	return id
 }

@@ -39,6 +39,12 @@ func dec(typ Type, rev int64, wave, cluster string, mod ...func(*Decision)) Deci
 	switch typ {
 	case ClusterFailed:
 		d.Reason = "progress deadline exceeded"
+	case ClusterDeparted:
+		d.Reason = "no longer placed"
+	case Retried:
+		d.Reason = "2026-05-01T12:00:00Z"
+	case ClusterCaughtUp:
+		d.Rollback = &Rollback{Scope: RollbackAll, ToRevision: 1}
 	case GateEvaluated:
 		d.Gate = &Gate{Name: "error-rate", Verdict: fleetv1alpha1.GatePassed,
 			Measurements: []fleetv1alpha1.GateMeasurement{{Name: "p99", Value: "0.0123"}}}
@@ -108,6 +114,9 @@ func TestValidate(t *testing.T) {
 		"rollback, no scope":        dec(RollbackStarted, 2, "", "", func(d *Decision) { d.Rollback.Scope = "" }),
 		"wave rollback, no wave":    dec(RollbackStarted, 2, "", "", func(d *Decision) { d.Rollback.Scope = RollbackWave }),
 		"rollback, negative target": dec(RollbackCompleted, 1, "", "", func(d *Decision) { d.Rollback.ToRevision = -1 }),
+		"retried, no token":         dec(Retried, 2, "us-east", "", func(d *Decision) { d.Reason = "" }),
+		"departed, no wave":         dec(ClusterDeparted, 2, "", "c1"),
+		"caught up, no target":      dec(ClusterCaughtUp, 2, "us-east", "c1", func(d *Decision) { d.Rollback = nil }),
 	}
 	noID := dec(Paused, 1, "", "")
 	noID.ID = ""
@@ -180,6 +189,52 @@ func TestStateFollowsARun(t *testing.T) {
 	}
 	if n := len(a.fsm.History("default", "checkout")); n != 14 {
 		t.Errorf("history has %d entries, want 14", n)
+	}
+}
+
+// TestRetryAndDeparture: a retry re-opens the failed wave (its failed clusters dispatched
+// again, its failed gate forgotten, the passed one kept, the attempt counted); a departed
+// cluster leaves the wave's members but stays in its fixed clusters; a caught-up cluster is
+// history only.
+func TestRetryAndDeparture(t *testing.T) {
+	a := &applier{t: t, fsm: New()}
+	failedGate := func(d *Decision) {
+		d.Gate = &Gate{Name: "healthy", Verdict: fleetv1alpha1.GateFailed}
+	}
+	a.mustApply(
+		dec(WaveStarted, 1, "w1", "", func(d *Decision) { d.Clusters = []string{"c1", "c2", "c3"} }),
+		dec(ClusterDispatched, 1, "w1", "c1"),
+		dec(ClusterDispatched, 1, "w1", "c2"),
+		dec(ClusterDispatched, 1, "w1", "c3"),
+		dec(ClusterPromoted, 1, "w1", "c1"),
+		dec(ClusterFailed, 1, "w1", "c2"),
+		dec(GateEvaluated, 1, "w1", ""),
+		dec(GateEvaluated, 1, "w1", "", failedGate),
+		dec(WaveCompleted, 1, "w1", "", func(d *Decision) { d.Outcome = fleetv1alpha1.WaveFailed }),
+		dec(ClusterDeparted, 1, "w1", "c3"),
+		dec(ClusterDeparted, 1, "w1", "c9", func(d *Decision) { d.ID = "never-dispatched" }),
+		dec(Retried, 1, "w1", "", func(d *Decision) { d.Clusters = []string{"c2"} }),
+		dec(ClusterCaughtUp, 1, "w1", "c4"),
+	)
+	st, _ := a.fsm.State("default", "checkout")
+	w := st.Wave("w1")
+	if st.Attempt != 1 || w.Outcome != "" {
+		t.Errorf("after the retry: attempt %d, outcome %q; want 1 and none", st.Attempt, w.Outcome)
+	}
+	if got := w.MemberNames(); !reflect.DeepEqual(got, []string{"c1", "c2"}) {
+		t.Errorf("members %v, want c1, c2 (c3 departed)", got)
+	}
+	if !reflect.DeepEqual(w.Departed, []string{"c3"}) || !reflect.DeepEqual(w.Clusters, []string{"c1", "c2", "c3"}) {
+		t.Errorf("departed %v, clusters %v; want [c3] and the fixed c1, c2, c3", w.Departed, w.Clusters)
+	}
+	if w.Members["c2"].Progress != ProgressDispatched || w.Members["c1"].Progress != ProgressPromoted {
+		t.Errorf("members %+v: want c2 Dispatched again, c1 still Promoted", w.Members)
+	}
+	if _, ok := w.Gates["error-rate"]; !ok || len(w.Gates) != 1 {
+		t.Errorf("gates %+v: want only the passed error-rate kept", w.Gates)
+	}
+	if _, ok := st.Cluster("c4"); ok {
+		t.Error("a caught-up cluster became a member of the run")
 	}
 }
 

@@ -47,6 +47,9 @@ type RolloutState struct {
 	Paused bool `json:"paused,omitempty"`
 	// Aborted is true once the run of Revision was aborted.
 	Aborted bool `json:"aborted,omitempty"`
+	// Attempt counts the retries of the run (Retried). Decisions that a retry may take again
+	// (a cluster promoted or failed, a gate evaluated, a wave completed) carry it in their ID.
+	Attempt int `json:"attempt,omitempty"`
 	// Waves are the waves the run has touched (approved, started...), in that order.
 	Waves []WaveState `json:"waves,omitempty"`
 	// Rollback is the latest rollback of the run, if any.
@@ -73,6 +76,9 @@ type WaveState struct {
 	Approvals map[fleetv1alpha1.ApprovalStage]Approval `json:"approvals,omitempty"`
 	// Outcome is Succeeded or Failed once WaveCompleted was journaled, else empty.
 	Outcome fleetv1alpha1.WavePhase `json:"outcome,omitempty"`
+	// Departed are the dispatched clusters that left the placement mid-run (ClusterDeparted),
+	// sorted; they are no longer in Members.
+	Departed []string `json:"departed,omitempty"`
 }
 
 // ClusterState is one member cluster's journaled progress.
@@ -165,10 +171,7 @@ func (s *RolloutState) applyWave(e *Entry) {
 		w = &s.Waves[len(s.Waves)-1]
 	}
 	setMember := func(p ClusterProgress) {
-		if w.Members == nil {
-			w.Members = map[string]ClusterState{}
-		}
-		w.Members[d.Cluster] = ClusterState{Progress: p, Term: d.Term, Index: e.Index, Reason: d.Reason}
+		setMemberOf(w, d.Cluster, ClusterState{Progress: p, Term: d.Term, Index: e.Index, Reason: d.Reason})
 	}
 	switch d.Type {
 	case WaveStarted:
@@ -180,6 +183,27 @@ func (s *RolloutState) applyWave(e *Entry) {
 		setMember(ProgressPromoted)
 	case ClusterFailed:
 		setMember(ProgressFailed)
+	case ClusterDeparted:
+		if _, ok := w.Members[d.Cluster]; ok {
+			delete(w.Members, d.Cluster)
+			w.Departed = append(w.Departed, d.Cluster)
+			sort.Strings(w.Departed)
+		}
+	case Retried:
+		s.Attempt++
+		w.Outcome = ""
+		for name, g := range w.Gates {
+			if g.Verdict != fleetv1alpha1.GatePassed {
+				delete(w.Gates, name)
+			}
+		}
+		for _, c := range d.Clusters {
+			if _, ok := w.Members[c]; ok {
+				setMemberOf(w, c, ClusterState{Progress: ProgressDispatched, Term: d.Term, Index: e.Index, Reason: d.Reason})
+			}
+		}
+	case ClusterCaughtUp:
+		// History only: the cluster takes no part in the run.
 	case GateEvaluated:
 		if w.Gates == nil {
 			w.Gates = map[string]Gate{}
@@ -193,6 +217,13 @@ func (s *RolloutState) applyWave(e *Entry) {
 	case WaveCompleted:
 		w.Outcome = d.Outcome
 	}
+}
+
+func setMemberOf(w *WaveState, cluster string, c ClusterState) {
+	if w.Members == nil {
+		w.Members = map[string]ClusterState{}
+	}
+	w.Members[cluster] = c
 }
 
 // DeepCopy returns a copy that shares no memory with s.
@@ -213,6 +244,7 @@ func (s *RolloutState) DeepCopy() RolloutState {
 func (w *WaveState) deepCopy() WaveState {
 	out := *w
 	out.Clusters = append([]string(nil), w.Clusters...)
+	out.Departed = append([]string(nil), w.Departed...)
 	out.Members = copyMap(w.Members, func(v ClusterState) ClusterState { return v })
 	out.Gates = copyMap(w.Gates, func(g Gate) Gate {
 		g.Measurements = append([]fleetv1alpha1.GateMeasurement(nil), g.Measurements...)

@@ -29,6 +29,9 @@ limitations under the License.
 //     (ApplyOverrides), refusing any patch outside RolloutPatch's allow-list;
 //   - the content hash of a revision (RevisionHash), so that the controller can tell a new
 //     revision from an old one and number it.
+//   - what changes in a run under way (midrun.go): which dispatched clusters departed and which
+//     clusters must catch up with the stable revision (Membership), and what a person's retry
+//     re-runs (RetryOf).
 //
 // Time is an input (now) and every decision says when to requeue; nothing here sleeps,
 // watches or writes.

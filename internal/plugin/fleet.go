@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	appsv1 "k8s.io/api/apps/v1"
@@ -21,7 +22,8 @@ import (
 // The fleet verbs steer FleetRollouts in the hub cluster of the kubeconfig. Like the Rollout
 // verbs they only state intent where the hub's FleetRollout controller reads it (see the
 // FleetRollout type's "Operations"): pause and resume set spec.paused, abort sets
-// spec.abortRevision to the current revision, rollback copies an earlier revision's content
+// spec.abortRevision to the current revision, retry sets the annotation
+// fleet.flotilla.dev/retry-requested-at to a new token, rollback copies an earlier revision's content
 // (from its ControllerRevision) back into the spec, and approve creates a FleetApproval. The
 // hub journals what it does with each.
 
@@ -29,7 +31,7 @@ func newFleetCommand(o *Options) *cobra.Command {
 	fleet := &cobra.Command{Use: "fleet", Short: "Inspect and steer FleetRollouts in the hub cluster"}
 	fleet.AddCommand(newFleetGetCommand(o), newFleetListCommand(o), newFleetApproveCommand(o),
 		newFleetPauseCommand(o, true), newFleetPauseCommand(o, false), newFleetAbortCommand(o),
-		newFleetRollbackCommand(o), newFleetHistoryCommand(o))
+		newFleetRetryCommand(o), newFleetRollbackCommand(o), newFleetHistoryCommand(o))
 	return fleet
 }
 
@@ -98,6 +100,30 @@ func newFleetAbortCommand(o *Options) *cobra.Command {
 			p, err := specMergePatch(fro, map[string]any{"abortRevision": rev})
 			return p, fmt.Sprintf("revision %d aborted", rev), err
 		})
+}
+
+func newFleetRetryCommand(o *Options) *cobra.Command {
+	cmd := fleetOperation(o, "retry NAME", "Run the failed wave again: its failed clusters retry their update and its failed or inconclusive gates are evaluated again",
+		func(fro *fleetv1alpha1.FleetRollout) (client.Patch, string, error) {
+			if fro.Status.CurrentRevision < 1 {
+				return nil, "", errNoRevision
+			}
+			token := o.now().UTC().Format(time.RFC3339Nano)
+			raw, err := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": fro.ResourceVersion,
+				"annotations": map[string]any{fleetv1alpha1.AnnotationRetryRequestedAt: token}}})
+			if err != nil {
+				return nil, "", err
+			}
+			return client.RawPatch("application/merge-patch+json", raw),
+				fmt.Sprintf("retry of revision %d requested (%s)", fro.Status.CurrentRevision, token), nil
+		})
+	cmd.Long = "retry sets the annotation " + fleetv1alpha1.AnnotationRetryRequestedAt + " to the current time, a new\n" +
+		"token each time. The hub acts once per token, as Flux acts on reconcile.fluxcd.io/requestedAt: after a wave\n" +
+		"failed under failurePolicy Pause, or a gate was inconclusive, it journals Retried and runs that wave again\n" +
+		"(each failed cluster's Rollout retries its update from the first step, as `kubectl flotilla retry` does in\n" +
+		"the member); status.lastHandledRetryAt then shows the token. An aborted or rolled-back revision is not\n" +
+		"retried (the hub records a RetryIgnored event): change the spec to send a new revision."
+	return cmd
 }
 
 func newFleetRollbackCommand(o *Options) *cobra.Command {

@@ -197,6 +197,43 @@ func TestFleetPauseResumeAbort(t *testing.T) {
 	}
 }
 
+// fleet retry asks the hub for a retry with a new token each time: two retries are two
+// requests, never one the hub already handled.
+func TestFleetRetry(t *testing.T) {
+	f := setup(t)
+	f.createFleet(t, nil)
+	if _, err := f.run(t, "fleet", "retry", "demo"); err == nil || !strings.Contains(err.Error(), "status.currentRevision") {
+		t.Errorf("retry before the hub numbered a revision: %v, want an error naming status.currentRevision", err)
+	}
+	fro := f.getFleet(t)
+	fro.Status.CurrentRevision, fro.Status.Phase = 3, fleetv1alpha1.FleetRolloutFailed
+	if err := f.c.Status().Update(context.Background(), fro); err != nil {
+		t.Fatal(err)
+	}
+	out := f.mustRun(t, "fleet", "retry", "demo")
+	first := f.getFleet(t).Annotations[fleetv1alpha1.AnnotationRetryRequestedAt]
+	if _, err := time.Parse(time.RFC3339Nano, first); err != nil {
+		t.Fatalf("annotation %s = %q after fleet retry, want a time: %v", fleetv1alpha1.AnnotationRetryRequestedAt, first, err)
+	}
+	if !strings.Contains(out, "retry of revision 3 requested ("+first+")") {
+		t.Errorf("fleet retry said %q", out)
+	}
+	// The hub handled it; a second retry is a new request.
+	fro = f.getFleet(t)
+	fro.Status.LastHandledRetryAt = first
+	if err := f.c.Status().Update(context.Background(), fro); err != nil {
+		t.Fatal(err)
+	}
+	f.mustRun(t, "fleet", "retry", "demo")
+	got := f.getFleet(t)
+	if second := got.Annotations[fleetv1alpha1.AnnotationRetryRequestedAt]; second == "" || second == first {
+		t.Errorf("second fleet retry left the annotation at %q, want a token other than %q", second, first)
+	}
+	if got.Spec.Paused || got.Spec.AbortRevision != nil {
+		t.Errorf("fleet retry changed the spec: %+v", got.Spec)
+	}
+}
+
 func TestFleetApprove(t *testing.T) {
 	f := setup(t)
 	f.createFleet(t, func(s *fleetv1alpha1.FleetRolloutStatus) {
@@ -373,7 +410,7 @@ func TestFleetHistoryAndHubStatus(t *testing.T) {
 func installApprovalPolicy(t *testing.T, f fixture) {
 	t.Helper()
 	ctx := context.Background()
-	dir, err := harness.RepoPath("charts/flotilla-hub/templates")
+	dir, err := harness.RepoPath("charts/flotilla-hub/templates/approval-policy.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,21 +44,27 @@ const crdEstablishTimeout = 60 * time.Second
 var crdGVK = schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"}
 
 // ReadManifests decodes every object in the .yaml, .yml and .json files of dirs (not
-// recursive), in file-name order. A folder with no manifests yields nothing; a folder that
-// does not exist is an error.
+// recursive), in file-name order; an entry of dirs may also name one file. A folder with no
+// manifests yields nothing; a path that does not exist is an error.
 func ReadManifests(dirs ...string) ([]*unstructured.Unstructured, error) {
 	var objs []*unstructured.Unstructured
 	for _, dir := range dirs {
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			return nil, fmt.Errorf("reading manifests: %w", err)
-		}
-		for _, e := range entries {
-			ext := filepath.Ext(e.Name())
-			if e.IsDir() || (ext != ".yaml" && ext != ".yml" && ext != ".json") {
-				continue
+		var paths []string
+		if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+			paths = []string{dir} // one file
+		} else {
+			entries, err := os.ReadDir(dir)
+			if err != nil {
+				return nil, fmt.Errorf("reading manifests: %w", err)
 			}
-			path := filepath.Join(dir, e.Name())
+			for _, e := range entries {
+				ext := filepath.Ext(e.Name())
+				if !e.IsDir() && (ext == ".yaml" || ext == ".yml" || ext == ".json") {
+					paths = append(paths, filepath.Join(dir, e.Name()))
+				}
+			}
+		}
+		for _, path := range paths {
 			data, err := os.ReadFile(path)
 			if err != nil {
 				return nil, err
@@ -102,6 +108,7 @@ func ApplyCRDs(ctx context.Context, c client.Client, dirs ...string) ([]string, 
 		return nil, err
 	}
 	var names []string
+	var kinds []schema.GroupVersionKind
 	for _, obj := range objs {
 		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj),
 			client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
@@ -109,13 +116,48 @@ func ApplyCRDs(ctx context.Context, c client.Client, dirs ...string) ([]string, 
 		}
 		if obj.GroupVersionKind().GroupKind() == crdGVK.GroupKind() {
 			names = append(names, obj.GetName())
+			kinds = append(kinds, servedKinds(obj)...)
 		}
 	}
 	if len(names) == 0 {
 		return nil, nil
 	}
-	err = WaitFor(ctx, "CRDs established", crdEstablishTimeout, CRDsEstablished(c, names...))
+	if err := WaitFor(ctx, "CRDs established", crdEstablishTimeout, CRDsEstablished(c, names...)); err != nil {
+		return names, err
+	}
+	// Established comes before discovery serves the new resources: a client created right
+	// after (a controller's RESTMapper) would fail with "no matches for kind".
+	err = WaitFor(ctx, "CRDs discoverable", crdEstablishTimeout, kindsDiscoverable(c, kinds))
 	return names, err
+}
+
+// servedKinds are the group/version/kinds a CRD manifest serves.
+func servedKinds(crd *unstructured.Unstructured) []schema.GroupVersionKind {
+	group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
+	kind, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "kind")
+	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+	var out []schema.GroupVersionKind
+	for _, v := range versions {
+		m, _ := v.(map[string]any)
+		if served, _ := m["served"].(bool); served {
+			name, _ := m["name"].(string)
+			out = append(out, schema.GroupVersionKind{Group: group, Version: name, Kind: kind})
+		}
+	}
+	return out
+}
+
+// kindsDiscoverable holds once the API server's discovery maps every kind to a resource.
+func kindsDiscoverable(c client.Client, kinds []schema.GroupVersionKind) Condition {
+	return func(context.Context) (bool, string, error) {
+		var pending []string
+		for _, k := range kinds {
+			if _, err := c.RESTMapper().RESTMapping(k.GroupKind(), k.Version); err != nil {
+				pending = append(pending, k.String())
+			}
+		}
+		return len(pending) == 0, "not discoverable: " + strings.Join(pending, ", "), nil
+	}
 }
 
 // CRDsEstablished is a Condition that holds once every named CRD is Established.

@@ -30,13 +30,15 @@ import (
 //     The hub stops that revision and returns every cluster that has it to the stable revision
 //     (phase RollingBack, then RolledBack), and keeps it there. Because the field names a
 //     revision, it can never abort a newer revision that started meanwhile, and it survives a
-//     change of hub leader as plain desired state. Removing it while that revision is still
-//     current sends the revision out again from its first unfinished wave.
+//     change of hub leader as plain desired state. The abort is final for that revision:
+//     removing the field does not send it out again; a new revision (any change of its
+//     content) goes out through the waves.
 //   - retry: the annotation fleet.flotilla.dev/retry-requested-at set to a new token
 //     (`kubectl flotilla fleet retry`) re-runs the failed clusters and the failed or
-//     inconclusive gates of the current revision once; status.lastHandledRetryAt echoes the
-//     token. A retry is an event, not a state, which is why it is an annotation (the same
-//     pattern as Flux's reconcile.fluxcd.io/requestedAt).
+//     inconclusive gates of the current revision once (not of an aborted or rolled-back
+//     revision); status.lastHandledRetryAt echoes the token. A retry is an event, not a
+//     state, which is why it is an annotation (the same pattern as Flux's
+//     reconcile.fluxcd.io/requestedAt).
 //   - rollback to an older revision: `kubectl flotilla fleet rollback NAME --to-revision=N`
 //     copies revision N's template, companions and overrides back into the spec. That is a new
 //     revision, which goes out through the waves like any other. For an emergency, abort.
@@ -142,8 +144,8 @@ type FleetRolloutSpec struct {
 
 	// abortRevision aborts the revision it names, if that is the current revision: every
 	// cluster that has it is returned to the stable revision and held there. It has no effect
-	// on any other revision. Remove it to send the revision out again. Set by
-	// `kubectl flotilla fleet abort`.
+	// on any other revision. The abort is final: removing the field does not send the revision
+	// out again (a new revision does). Set by `kubectl flotilla fleet abort`.
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	AbortRevision *int64 `json:"abortRevision,omitempty"`

@@ -466,7 +466,7 @@ func createNamespace(ctx context.Context, t *testing.T, c client.Client, name st
 // fencingPolicy reads the spoke chart's term-fencing policy and its binding.
 func fencingPolicy(t *testing.T) []*unstructured.Unstructured {
 	t.Helper()
-	dir, err := harness.RepoPath("charts/flotilla-spoke/templates")
+	dir, err := harness.RepoPath("charts/flotilla-spoke/templates/fencing-policy.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
