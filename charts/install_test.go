@@ -398,7 +398,9 @@ func runHub(ctx context.Context, t *testing.T, env *harness.Env, s *runtime.Sche
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: systemNamespace, Name: "local"},
+	// Labelled for multicluster-runtime's kubeconfig provider, as docs/install.md says.
+	if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: systemNamespace, Name: "local",
+		Labels: map[string]string{"sigs.k8s.io/multicluster-runtime-kubeconfig": "true"}},
 		Data: map[string][]byte{"kubeconfig": kubeconfig}}); err != nil {
 		t.Fatal(err)
 	}

@@ -157,7 +157,7 @@ func TestHubChartRendersWithValues(t *testing.T) {
 		t.Errorf("persistence disabled: want an emptyDir for the raft data and no claim templates")
 	}
 	for k, want := range map[string]any{"log-format": "text", "member-namespace": "fleet-members",
-		"fleetrollout-poll-interval": "2s", "member-probe-interval": "1m"} {
+		"member-probe-interval": "1m"} {
 		if cfg[k] != want {
 			t.Errorf("config %s: %v, want %v", k, cfg[k], want)
 		}
