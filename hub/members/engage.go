@@ -28,6 +28,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/rest"
@@ -124,8 +125,8 @@ func (w *watch) watchFailed(ctx context.Context, r *Registry, err error) {
 }
 
 // ClusterOptions configure the cache of every member cluster: only the Rollouts the hub
-// placed, without their managedFields and spec (the hub reads metadata and status), with
-// the watch failures reported to the registry.
+// placed, stripped by stripRollout to what the hub reads, with the watch failures reported to
+// the registry.
 func (r *Registry) ClusterOptions(o *cluster.Options) {
 	o.Scheme = r.Scheme
 	placed, _ := labels.NewRequirement(federation.PlacedLabel, selection.Exists, nil)
@@ -135,11 +136,19 @@ func (r *Registry) ClusterOptions(o *cluster.Options) {
 	o.NewCache = r.newCache
 }
 
-// stripRollout keeps what the hub reads of a member Rollout: metadata and status.
+// stripRollout keeps what the hub reads of a member Rollout: metadata and status, plus
+// spec.paused and the hub's own managed-fields entry, from which the hub tells a pause it set
+// (a paused FleetRollout) from one a person set in the member.
 func stripRollout(obj any) (any, error) {
 	if ro, ok := obj.(*rolloutsv1alpha1.Rollout); ok {
-		ro.ManagedFields = nil
-		ro.Spec = rolloutsv1alpha1.RolloutSpec{}
+		var own []metav1.ManagedFieldsEntry
+		for _, mf := range ro.ManagedFields {
+			if mf.Manager == federation.FieldManager {
+				own = append(own, mf)
+			}
+		}
+		ro.ManagedFields = own
+		ro.Spec = rolloutsv1alpha1.RolloutSpec{Paused: ro.Spec.Paused}
 	}
 	return obj, nil
 }
