@@ -125,10 +125,17 @@ func (u *run) clearAbort(ctx context.Context, cluster string) error {
 	case obs.Rollout == nil || memberRevision(obs.Rollout) != u.rev.Number || !obs.Rollout.Status.Abort:
 		return nil // nothing aborted to clear: the cluster goes on as it is
 	}
-	ro := obs.Rollout
+	ro := obs.Rollout.DeepCopy() // the cached object is shared
 	base := ro.DeepCopy()
 	ro.Status.Abort = false
-	return c.Status().Patch(ctx, ro, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+	if err := c.Status().Patch(ctx, ro, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		return err
+	}
+	if u.written == nil {
+		u.written = map[string]*rolloutsv1alpha1.Rollout{}
+	}
+	u.written[cluster] = ro // the patched Rollout, as the member returned it
+	return nil
 }
 
 // departures journals ClusterDeparted for each dispatched cluster that left the placement:

@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
+	rolloutsv1alpha1 "github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
 	"github.com/flotilla-io/flotilla/federation"
 	"github.com/flotilla-io/flotilla/hub/journal"
 	"github.com/flotilla-io/flotilla/hub/plan"
@@ -60,6 +61,11 @@ type run struct {
 	// caughtUp are the clusters that joined after their wave ran, on their way to the stable
 	// revision (fleetrollout_midrun.go).
 	caughtUp map[string]caughtUp
+	// written are member Rollouts this reconcile patched, as the member's API server returned
+	// them: the member caches show the write only once its watch event arrives, and until then
+	// the reconcile must not judge a cluster by the state it just changed (a retry's cleared
+	// status.abort).
+	written map[string]*rolloutsv1alpha1.Rollout
 	// retriedGates are the gates ("wave/gate") a retry evaluates afresh in this reconcile.
 	retriedGates map[string]bool
 	// measured is set when a gate took measurements: their state goes to status, which must
@@ -286,6 +292,9 @@ func (u *run) observe(ctx context.Context) error {
 
 func (u *run) observeCluster(ctx context.Context, wave, cluster string) error {
 	obs := observeMember(ctx, u.r.Members, u.members[cluster], u.fro)
+	if ro, ok := u.written[cluster]; ok && obs.Reachable {
+		obs.Rollout = ro
+	}
 	v := viewOf(obs, u.rev.Number)
 	switch {
 	case obs.Reachable && (obs.Rollout == nil || memberRevision(obs.Rollout) != u.rev.Number):

@@ -14,6 +14,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
@@ -49,18 +50,24 @@ func fleetOperation(o *Options, use, short string, patch func(fro *fleetv1alpha1
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fro, c, err := o.getFleetRollout(cmd.Context(), args[0])
+			// The patch carries the resourceVersion it was computed from; the hub writes status
+			// all the time, so on a conflict read again and decide again.
+			var msg string
+			err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				fro, c, err := o.getFleetRollout(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				var p client.Patch
+				if p, msg, err = patch(fro); err != nil {
+					return err
+				}
+				return c.Patch(cmd.Context(), fro, p)
+			})
 			if err != nil {
-				return err
+				return fmt.Errorf("fleetrollout %q: %w", args[0], err)
 			}
-			p, msg, err := patch(fro)
-			if err == nil {
-				err = c.Patch(cmd.Context(), fro, p)
-			}
-			if err != nil {
-				return fmt.Errorf("fleetrollout %q: %w", fro.Name, err)
-			}
-			fmt.Fprintf(o.Streams.Out, "fleetrollout '%s' %s\n", fro.Name, msg)
+			fmt.Fprintf(o.Streams.Out, "fleetrollout '%s' %s\n", args[0], msg)
 			return nil
 		},
 	}
@@ -138,26 +145,31 @@ func newFleetRollbackCommand(o *Options) *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			fro, c, err := o.getFleetRollout(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			rev := to
-			if rev == 0 {
-				rev = fro.Status.StableRevision
-				if rev == 0 || rev == fro.Status.CurrentRevision {
-					return fmt.Errorf("fleetrollout %q: no stable revision older than the current one (%d); pass --to-revision",
-						fro.Name, fro.Status.CurrentRevision)
+			var rev int64
+			// As for the other operations: on a conflict (the hub wrote status), decide again.
+			err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				fro, c, err := o.getFleetRollout(ctx, args[0])
+				if err != nil {
+					return err
 				}
-			}
-			p, err := rollbackPatch(ctx, c, fro, rev)
-			if err == nil {
-				err = c.Patch(ctx, fro, p)
-			}
+				rev = to
+				if rev == 0 {
+					rev = fro.Status.StableRevision
+					if rev == 0 || rev == fro.Status.CurrentRevision {
+						return fmt.Errorf("no stable revision older than the current one (%d); pass --to-revision",
+							fro.Status.CurrentRevision)
+					}
+				}
+				p, err := rollbackPatch(ctx, c, fro, rev)
+				if err != nil {
+					return err
+				}
+				return c.Patch(ctx, fro, p)
+			})
 			if err != nil {
-				return fmt.Errorf("fleetrollout %q: %w", fro.Name, err)
+				return fmt.Errorf("fleetrollout %q: %w", args[0], err)
 			}
-			fmt.Fprintf(o.Streams.Out, "fleetrollout '%s' rolled back to the content of revision %d\n", fro.Name, rev)
+			fmt.Fprintf(o.Streams.Out, "fleetrollout '%s' rolled back to the content of revision %d\n", args[0], rev)
 			return nil
 		},
 	}
