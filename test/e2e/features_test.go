@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -333,9 +334,11 @@ func testWorkloadRefProgressively(t *testing.T, m member) {
 		return dep.Status.AvailableReplicas == 3, fmt.Sprintf("available %d", dep.Status.AvailableReplicas)
 	})
 
+	// Every scale of the Deployment, from a watch: on kwok the migration can take less time
+	// than one poll, so polling would miss the steps.
+	steps := watchDeploymentScale(ctx, t, m, dep)
 	ro := m.createRollout(t, ns, workloadRollout)
 	key := client.ObjectKeyFromObject(ro)
-	var steps []int32
 	waitFor(ctx, t, "the Rollout Healthy with 3 pods and the Deployment at 0", func() (bool, string) {
 		if err := m.c.Get(ctx, depKey, dep); err != nil {
 			return false, err.Error()
@@ -344,9 +347,6 @@ func testWorkloadRefProgressively(t *testing.T, m member) {
 			return false, err.Error()
 		}
 		d := *dep.Spec.Replicas
-		if len(steps) == 0 || steps[len(steps)-1] != d {
-			steps = append(steps, d)
-		}
 		// The agent sets the Deployment to 3 minus the Rollout's available pods, which only
 		// grow here: counted after it, they never fall short of what the Deployment gave up.
 		ready := 0
@@ -359,9 +359,10 @@ func testWorkloadRefProgressively(t *testing.T, m member) {
 		return healthyAt(true)(ro) && d == 0 && dep.Status.Replicas == 0,
 			fmt.Sprintf("Deployment spec %d pods %d; Rollout %s available %d", d, dep.Status.Replicas, ro.Status.Phase, ro.Status.AvailableReplicas)
 	})
-	t.Logf("Deployment replicas seen during the migration: %v", steps)
-	if len(steps) < 3 {
-		t.Errorf("the Deployment went %v: not scaled down progressively", steps)
+	seen := steps()
+	t.Logf("Deployment replicas seen during the migration: %v", seen)
+	if len(seen) < 3 {
+		t.Errorf("the Deployment went %v: not scaled down progressively", seen)
 	}
 	if ro.Status.WorkloadObservedGeneration != dep.Generation {
 		t.Errorf("workloadObservedGeneration %d, Deployment generation %d", ro.Status.WorkloadObservedGeneration, dep.Generation)
@@ -462,4 +463,40 @@ func testRunHistory(t *testing.T, m member) {
 		slices.Sort(seen)
 		return slices.Equal(seen, []string{"bad-2=Error", "ok-3=Successful"}), fmt.Sprint(seen)
 	})
+}
+
+// watchDeploymentScale records each distinct spec.replicas of dep, in order, from a watch
+// that lasts until ctx ends; steps returns what it saw so far.
+func watchDeploymentScale(ctx context.Context, t *testing.T, m member, dep *appsv1.Deployment) (steps func() []int32) {
+	t.Helper()
+	wc, err := client.NewWithWatch(m.cluster.Config, client.Options{Scheme: m.c.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := wc.Watch(ctx, &appsv1.DeploymentList{}, client.InNamespace(dep.Namespace),
+		client.MatchingFields{"metadata.name": dep.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seen []int32
+	go func() {
+		defer w.Stop()
+		for ev := range w.ResultChan() {
+			d, ok := ev.Object.(*appsv1.Deployment)
+			if !ok || d.Spec.Replicas == nil {
+				continue
+			}
+			mu.Lock()
+			if len(seen) == 0 || seen[len(seen)-1] != *d.Spec.Replicas {
+				seen = append(seen, *d.Spec.Replicas)
+			}
+			mu.Unlock()
+		}
+	}()
+	return func() []int32 {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen)
+	}
 }
