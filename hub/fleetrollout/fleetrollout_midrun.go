@@ -154,7 +154,8 @@ func (u *run) departures(ctx context.Context, departed []plan.WaveCluster) error
 
 // catchUp brings each cluster that joined after its wave ran (or left maintenance after it) to
 // the stable revision: the hub reads it, and if it holds another revision, journals
-// ClusterCaughtUp and places the stable revision, as a rollback does. Without a stable revision
+// ClusterCaughtUp and places the stable revision, as a rollback does, fast-tracked: the spoke
+// does not run that revision's steps again (an indefinite pause step would hold it forever). Without a stable revision
 // (the first release) such clusters stay Skipped until the release completes; then the
 // current revision is the stable one and they get it.
 func (u *run) catchUp(ctx context.Context, clusters []plan.WaveCluster) error {

@@ -42,8 +42,8 @@ type rollbackState struct {
 
 // rollback carries out the failure policies RollbackWave and RollbackAll after wave failed:
 // it journals RollbackStarted (the clusters and the stable revision they return to), places the
-// stable revision's Rollout and companions again on each of them (the spoke fast-tracks a
-// return to its stable ReplicaSet), and journals RollbackCompleted once every one of them is
+// stable revision's Rollout and companions again on each of them, the Rollout carrying the
+// fast-track directive (the spoke skips the steps, pauses and analyses), and journals RollbackCompleted once every one of them is
 // Healthy at the stable revision. Without a stable revision there is nothing to return to and
 // the FleetRollout stays stopped, as under Pause.
 func (u *run) rollback(ctx context.Context, wave string) error {
@@ -159,8 +159,9 @@ func (u *run) memberClient(ctx context.Context, cluster string) (client.Client, 
 	return m.Client, clusterView{}, true
 }
 
-// placeStable places the stable revision on one cluster if it is not there yet, and says where
-// the cluster stands (RollingBack, RolledBack once Healthy on it). beforeWrite, if set, is
+// placeStable places the stable revision on one cluster if it is not there yet, its Rollout
+// stamped with the fast-track directive for that revision, and says where the cluster stands
+// (RollingBack, RolledBack once Healthy on it). beforeWrite, if set, is
 // called before the write (to journal it); its error is returned.
 func (u *run) placeStable(ctx context.Context, cluster string, to int64, stable *stableSpec,
 	beforeWrite func() error) (clusterView, error) {
@@ -181,7 +182,9 @@ func (u *run) placeStable(ctx context.Context, cluster string, to int64, stable 
 		}
 		tmpl, err := stable.plan.Render(&stable.fro.Spec, cluster)
 		if err == nil {
-			err = applyCluster(ctx, mcl, stable.fro, tmpl, to, u.term)
+			// Fast-tracked: the stable revision already ran its steps in this fleet; a cluster
+			// returning to it must not wait at them (an indefinite pause would hold it forever).
+			err = place(ctx, mcl, stable.fro, tmpl, to, u.term, true)
 		}
 		v = clusterView{Phase: fleetv1alpha1.ClusterRollingBack, Term: int64(u.term),
 			Message: fmt.Sprintf("returning to revision %d", to)}

@@ -55,13 +55,20 @@ func stamp(obj *unstructured.Unstructured, fro *fleetv1alpha1.FleetRollout, rev 
 }
 
 // renderRollout is the member Rollout of one cluster, unstructured and stamped, ready for
-// server-side apply.
-func renderRollout(fro *fleetv1alpha1.FleetRollout, tmpl *fleetv1alpha1.RolloutTemplate, rev int64, term uint64) (*unstructured.Unstructured, error) {
+// server-side apply. With fastTrack it carries the fast-track directive for rev (the spoke
+// skips the update's steps); without, it carries none, even if the template's own
+// annotations name one: only the hub's return to a stable revision may skip steps.
+func renderRollout(fro *fleetv1alpha1.FleetRollout, tmpl *fleetv1alpha1.RolloutTemplate, rev int64, term uint64,
+	fastTrack bool) (*unstructured.Unstructured, error) {
 	ro := &rolloutsv1alpha1.Rollout{}
 	ro.APIVersion, ro.Kind = rolloutsv1alpha1.GroupVersion.String(), "Rollout"
 	ro.Name, ro.Namespace = fro.Name, targetNamespace(fro)
 	ro.Labels = maps.Clone(tmpl.Metadata.Labels)
 	ro.Annotations = maps.Clone(tmpl.Metadata.Annotations)
+	delete(ro.Annotations, federation.FastTrackAnnotation)
+	if fastTrack {
+		federation.StampFastTrack(ro, rev)
+	}
 	ro.Spec = *tmpl.Spec.DeepCopy()
 	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(ro)
 	if err != nil {
@@ -96,9 +103,16 @@ func dropNulls(m map[string]any) {
 
 // applyCluster server-side applies, under the hub's field manager, the companions (in order)
 // and then the Rollout of one cluster, every object stamped with term and revision. The
-// target namespace must exist in the member: Flotilla does not create namespaces.
+// target namespace must exist in the member: Flotilla does not create namespaces. It is a
+// normal dispatch: the Rollout carries no fast-track directive.
 func applyCluster(ctx context.Context, c client.Client, fro *fleetv1alpha1.FleetRollout, tmpl *fleetv1alpha1.RolloutTemplate,
 	rev int64, term uint64) error {
+	return place(ctx, c, fro, tmpl, rev, term, false)
+}
+
+// place is applyCluster, the Rollout carrying the fast-track directive when fastTrack is set.
+func place(ctx context.Context, c client.Client, fro *fleetv1alpha1.FleetRollout, tmpl *fleetv1alpha1.RolloutTemplate,
+	rev int64, term uint64, fastTrack bool) error {
 	ns := targetNamespace(fro)
 	opts := []client.ApplyOption{client.FieldOwner(federation.FieldManager), client.ForceOwnership}
 	for i, raw := range fro.Spec.Companions {
@@ -112,7 +126,7 @@ func applyCluster(ctx context.Context, c client.Client, fro *fleetv1alpha1.Fleet
 			return fmt.Errorf("applying companion %s %s/%s: %w", u.GetKind(), ns, u.GetName(), err)
 		}
 	}
-	ro, err := renderRollout(fro, tmpl, rev, term)
+	ro, err := renderRollout(fro, tmpl, rev, term, fastTrack)
 	if err != nil {
 		return err
 	}

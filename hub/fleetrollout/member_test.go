@@ -31,18 +31,31 @@ import (
 
 // TestRenderRollout checks what the hub applies to a member: no nulls (a container without
 // resources must not become resources: null, which the schema refuses), no status, and the
-// hub's stamp: placed label, term, revision and FleetRollout annotations.
+// hub's stamp: placed label, term, revision and FleetRollout annotations, and the fast-track
+// directive only on a return to the stable revision.
 func TestRenderRollout(t *testing.T) {
 	fro := &fleetv1alpha1.FleetRollout{}
 	fro.Namespace, fro.Name = "shop", "checkout"
 	tmpl := &fleetv1alpha1.RolloutTemplate{
-		Metadata: fleetv1alpha1.TemplateMetadata{Labels: map[string]string{"team": "pay"}},
+		Metadata: fleetv1alpha1.TemplateMetadata{Labels: map[string]string{"team": "pay"},
+			// A template cannot ask for the fast-track itself: a normal dispatch drops it.
+			Annotations: map[string]string{federation.FastTrackAnnotation: "3"}},
 		Spec: rolloutsv1alpha1.RolloutSpec{Template: &corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 			Containers: []corev1.Container{{Name: "app", Image: "app:v2"}}}}},
 	}
-	u, err := renderRollout(fro, tmpl, 3, 7)
+	u, err := renderRollout(fro, tmpl, 3, 7, false)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if v, ok := u.GetAnnotations()[federation.FastTrackAnnotation]; ok {
+		t.Errorf("a normal dispatch carries the fast-track directive %q", v)
+	}
+	back, err := renderRollout(fro, tmpl, 3, 7, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := back.GetAnnotations()[federation.FastTrackAnnotation]; v != "3" {
+		t.Errorf("a return to the stable revision 3 carries the fast-track directive %q, want 3", v)
 	}
 	var nulls []string
 	var walk func(path string, v any)

@@ -49,6 +49,7 @@
 package engine
 
 import (
+	"cmp"
 	"fmt"
 	"sort"
 	"strconv"
@@ -58,6 +59,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
+	"github.com/flotilla-io/flotilla/federation"
 )
 
 // Plan is what the engine decided for one reconcile.
@@ -121,8 +123,12 @@ type engine struct {
 	// halted is set when spec.paused stops the update.
 	halted bool
 	// fastTrack is set when the update skips steps, pauses and analyses: a rollback within
-	// rollbackWindow or to a ReplicaSet still waiting for its scale-down.
+	// rollbackWindow or to a ReplicaSet still waiting for its scale-down, or the hub's
+	// fast-track directive.
 	fastTrack bool
+	// hubFastTrack is the fleet revision named by the hub's fast-track directive when it
+	// applies to this update (see federation.FastTrack), "" otherwise.
+	hubFastTrack string
 	// abortReason and abortMessage are set when this reconcile decided to abort.
 	abortReason, abortMessage string
 	// abortedNow is set when this reconcile acts on an abort for the first time.
@@ -217,6 +223,7 @@ func (e *engine) run() (Plan, bool) {
 	e.terminateUnwanted()
 	e.runHistory()
 	e.syncPodMetadata()
+	e.noteFastTrack()
 	abortForDeadline := e.finishStatus()
 	e.scaleDownWorkload()
 	return e.plan(), abortForDeadline && !e.st.Abort
@@ -380,7 +387,10 @@ func (e *engine) startRevision() {
 	e.st.CurrentPodHash = e.hash
 	e.st.CurrentStepHash = stepsHash
 
-	e.fastTrack = e.rollbackWithinWindow() || e.rollbackWithinDelay()
+	if rev, ok := federation.FastTrack(e.ro); ok && e.updating() {
+		e.hubFastTrack = rev
+	}
+	e.fastTrack = e.hubFastTrack != "" || e.rollbackWithinWindow() || e.rollbackWithinDelay()
 	if !newRevision && !stepsChanged {
 		return
 	}
@@ -409,6 +419,9 @@ func (e *engine) startRevision() {
 	switch {
 	case !e.updating():
 		idx = int32(steps)
+	case e.hubFastTrack != "":
+		idx = int32(steps)
+		e.event(corev1.EventTypeNormal, EventReasonSkipSteps, "Skipping steps, pauses and analyses: %s", e.hubFastTrackNote())
 	case e.fastTrack:
 		idx = int32(steps)
 		e.event(corev1.EventTypeNormal, EventReasonSkipSteps, "Rollback to a recent revision: skipping steps and analysis")
@@ -427,6 +440,21 @@ func (e *engine) startRevision() {
 	case stepsChanged:
 		e.event(corev1.EventTypeNormal, EventReasonNewRevision, "Steps changed: restarting the update at step 0")
 	}
+}
+
+// hubFastTrackNote says why the update skips its steps when the hub's directive applies.
+func (e *engine) hubFastTrackNote() string {
+	return fmt.Sprintf("fast-tracked by the hub (%s=%s): the fleet returns this cluster to revision %s, which already ran its steps",
+		federation.FastTrackAnnotation, e.hubFastTrack, e.hubFastTrack)
+}
+
+// noteFastTrack puts the hub's fast-track directive in status.message while the update it
+// fast-tracks is under way, so that a user sees why no step runs.
+func (e *engine) noteFastTrack() {
+	if e.hubFastTrack == "" || e.completed() || e.st.Abort {
+		return
+	}
+	e.waiting = e.hubFastTrackNote() + "; " + cmp.Or(e.waiting, "the update is under way")
 }
 
 // rollbackWithinWindow reports whether the desired ReplicaSet is an older one than the
