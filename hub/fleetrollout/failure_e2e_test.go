@@ -36,7 +36,9 @@ import (
 
 // rollbackAll sends revision 4 under failurePolicy RollbackAll: the first wave's canary is
 // promoted by hand, the second wave's is aborted, and the hub must return both clusters to the
-// stable revision 2 (ending RolledBack), never touching the third wave's cluster.
+// stable revision 2 (ending RolledBack), never touching the third wave's cluster. The returns
+// carry the fast-track directive, and the first cluster's, a real rollback from a completed
+// revision, skips the steps.
 func rollbackAll(ctx context.Context, t *testing.T, hub client.Client, byName map[string]*harness.Cluster, node *raft.Node,
 	fro *fleetv1alpha1.FleetRollout) {
 	jsonPatch(ctx, t, hub, fro, `[`+
@@ -65,7 +67,13 @@ func rollbackAll(ctx context.Context, t *testing.T, hub client.Client, byName ma
 			t.Errorf("%s: member Rollout %s (stable %s, current %s), want Healthy on the stable ReplicaSet", r, m.Status.Phase,
 				m.Status.StableRS, m.Status.CurrentPodHash)
 		}
+		if ft := m.Annotations[federation.FastTrackAnnotation]; r != regions[2] && ft != "2" {
+			t.Errorf("%s: returned to revision 2 with %s=%q, want 2", r, federation.FastTrackAnnotation, ft)
+		}
 	}
+	// The first wave's cluster had completed revision 4, its revision-2 ReplicaSet scaled to
+	// zero and no rollbackWindow: only the hub's directive skips the steps of its return.
+	waitMemberEvent(ctx, t, first, "SkipSteps", federation.FastTrackAnnotation+"=2")
 	if w := got.Status.Waves; w[0].Phase != fleetv1alpha1.WaveRolledBack || w[1].Phase != fleetv1alpha1.WaveRolledBack ||
 		w[2].Phase != fleetv1alpha1.WavePending {
 		t.Errorf("waves %+v: want RolledBack, RolledBack, Pending", w)
