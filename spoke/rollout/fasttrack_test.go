@@ -3,12 +3,10 @@ package rollout_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
@@ -111,7 +109,7 @@ func TestHubFastTrackBeyondRollbackWindow(t *testing.T) {
 			t.Fatal("the watch never showed the return to v1 Healthy")
 		}
 	}
-	waitEvent(ctx, t, c, key, "SkipSteps", federation.FastTrackAnnotation+"=1")
+	waitEvent(ctx, t, c, key, corev1.EventTypeNormal, "SkipSteps", federation.FastTrackAnnotation+"=1")
 
 	place(ctx, t, c, key, "example.com/web:v4", 4, 2, "1") // the stale directive stays
 	v4 := pausedAtStep1("v4 (revision 4) held at its pause step despite the directive for revision 1")
@@ -148,28 +146,6 @@ func place(ctx context.Context, t *testing.T, c client.Client, key client.Object
 func promote(ctx context.Context, t *testing.T, c client.Client, ro *v1alpha1.Rollout) {
 	t.Helper()
 	if err := c.Status().Patch(ctx, ro, client.RawPatch("application/merge-patch+json", []byte(`{"status":{"pauseConditions":null}}`))); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// waitEvent waits for an event of reason on the Rollout whose note contains text.
-func waitEvent(ctx context.Context, t *testing.T, c client.Client, key client.ObjectKey, reason, text string) {
-	t.Helper()
-	err := harness.WaitFor(ctx, "a "+reason+" event naming "+text, 30*time.Second, func(ctx context.Context) (bool, string, error) {
-		list := &eventsv1.EventList{}
-		if err := c.List(ctx, list, client.InNamespace(key.Namespace)); err != nil {
-			return false, "", err
-		}
-		var seen []string
-		for _, ev := range list.Items {
-			if ev.Regarding.Name == key.Name && ev.Type == corev1.EventTypeNormal && ev.Reason == reason && strings.Contains(ev.Note, text) {
-				return true, "", nil
-			}
-			seen = append(seen, ev.Reason+": "+ev.Note)
-		}
-		return false, fmt.Sprintf("events: %q", seen), nil
-	})
-	if err != nil {
 		t.Fatal(err)
 	}
 }

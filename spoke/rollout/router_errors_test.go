@@ -219,24 +219,30 @@ func waitRouterError(ctx context.Context, t *testing.T, c client.Client, key cli
 		return true
 	})
 	t.Logf("%s: %s", reason, meta.FindStatusCondition(ro.Status.Conditions, v1alpha1.RolloutProgressing).Message)
-	err := harness.WaitFor(ctx, "a Warning event "+reason, 30*time.Second, func(ctx context.Context) (bool, string, error) {
+	waitEvent(ctx, t, c, key, corev1.EventTypeWarning, reason, text)
+	return ro
+}
+
+// waitEvent waits for an event of the type and reason on the Rollout whose note contains text.
+func waitEvent(ctx context.Context, t *testing.T, c client.Client, key client.ObjectKey, eventType, reason, text string) {
+	t.Helper()
+	err := harness.WaitFor(ctx, "a "+eventType+" event "+reason+" naming "+text, 30*time.Second, func(ctx context.Context) (bool, string, error) {
 		list := &eventsv1.EventList{}
 		if err := c.List(ctx, list, client.InNamespace(key.Namespace)); err != nil {
 			return false, "", err
 		}
 		var seen []string
 		for _, ev := range list.Items {
-			if ev.Regarding.Name == key.Name && ev.Type == corev1.EventTypeWarning && ev.Reason == reason && strings.Contains(ev.Note, text) {
+			if ev.Regarding.Name == key.Name && ev.Type == eventType && ev.Reason == reason && strings.Contains(ev.Note, text) {
 				return true, "", nil
 			}
-			seen = append(seen, ev.Type+" "+ev.Reason)
+			seen = append(seen, ev.Type+" "+ev.Reason+": "+ev.Note)
 		}
-		return false, fmt.Sprintf("events: %v", seen), nil
+		return false, fmt.Sprintf("events: %q", seen), nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ro
 }
 
 // routerOK is whether no router error is reported any more: the router carries the
