@@ -26,7 +26,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	"sigs.k8s.io/yaml"
 
 	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
 	rolloutsv1alpha1 "github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
@@ -339,42 +338,6 @@ func markSucceeded(ctx context.Context, c client.Client, job *batchv1.Job) {
 	_ = c.Status().Patch(ctx, next, client.MergeFrom(job))
 }
 
-const fleetRollout = `
-apiVersion: fleet.flotilla.dev/v1alpha1
-kind: FleetRollout
-metadata: {name: checkout}
-spec:
-  placement:
-    clusterSelector: {matchLabels: {env: prod}}
-  waves:
-  - name: everywhere
-    gates:
-    - name: all-healthy
-      aggregate: {requireAllHealthy: true}
-  companions:
-  - apiVersion: v1
-    kind: ConfigMap
-    metadata: {name: checkout-config}
-    data: {color: blue}
-  template:
-    spec:
-      replicas: 2
-      strategy:
-        canary:
-          steps:
-          - setWeight: 50
-          - pause: {duration: 1}
-      selector:
-        matchLabels: {app: checkout}
-      template:
-        metadata:
-          labels: {app: checkout}
-        spec:
-          containers:
-          - name: checkout
-            image: example.com/checkout:v1
-`
-
 // runHub registers the member (this same API server) the way docs/install.md says, with the
 // token of the spoke chart's hubAccess ServiceAccount, and runs the hub as its chart's
 // ServiceAccount, next to the agent that runSpoke left running.
@@ -423,11 +386,13 @@ func runHub(ctx context.Context, t *testing.T, env *harness.Env, s *runtime.Sche
 	harness.StartManager(t, mgr)
 
 	ns := env.Namespace(t)
+	// The shared checkout FleetRollout, in one wave with its all-healthy gate: this API server
+	// is the only member.
 	fro := &fleetv1alpha1.FleetRollout{}
-	if err := yaml.UnmarshalStrict([]byte(fleetRollout), fro); err != nil {
-		t.Fatal(err)
-	}
+	harness.ReadYAMLFile(t, harness.CheckoutFleetRollout, fro)
 	fro.Namespace = ns
+	fro.Spec.Waves = []fleetv1alpha1.Wave{{Name: "everywhere", Gates: fro.Spec.Waves[0].Gates}}
+	fro.Spec.Gates = nil
 	if err := c.Create(ctx, fro); err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/yaml"
 
 	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
 	rolloutsv1alpha1 "github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
@@ -49,60 +48,6 @@ const (
 
 // regions are the member clusters, one per wave, in wave order.
 var regions = []string{"us-east", "eu-west", "ap-south"}
-
-const fleetRolloutYAML = `
-apiVersion: fleet.flotilla.dev/v1alpha1
-kind: FleetRollout
-metadata:
-  name: checkout
-  namespace: shop
-spec:
-  placement:
-    clusterSelector:
-      matchLabels: {env: prod}
-  waves:
-  - name: canary
-    clusterSelector: {matchLabels: {region: us-east}}
-    bakeTime: 2s
-    gates:
-    - name: all-healthy
-      aggregate: {requireAllHealthy: true}
-  - name: europe
-    clusterSelector: {matchLabels: {region: eu-west}}
-    bakeTime: 2s
-    gates:
-    - name: europe-healthy
-      aggregate: {requireAllHealthy: true}
-  - name: rest
-    bakeTime: 2s
-  gates:
-  - name: fleet-healthy
-    aggregate: {requireAllHealthy: true}
-  companions:
-  - apiVersion: v1
-    kind: ConfigMap
-    metadata: {name: checkout-config}
-    data: {color: blue}
-  template:
-    spec:
-      replicas: 2
-      strategy:
-        canary:
-          steps:
-          - setWeight: 50
-          - pause: {duration: 1}
-      selector:
-        matchLabels: {app: checkout}
-      template:
-        metadata:
-          labels: {app: checkout}
-        spec:
-          containers:
-          - name: checkout
-            image: example.com/checkout:v1
-            resources:
-              requests: {cpu: 5m, memory: 16Mi}
-`
 
 // TestWavesRunInOrder sends one FleetRollout through three waves, one region each, on a hub and
 // three member clusters (full control planes, kwok nodes), with the spoke agent in each member
@@ -133,9 +78,7 @@ func TestWavesRunInOrder(t *testing.T) {
 	defer stopWatching()
 
 	fro := &fleetv1alpha1.FleetRollout{}
-	if err := yaml.UnmarshalStrict([]byte(fleetRolloutYAML), fro); err != nil {
-		t.Fatal(err)
-	}
+	harness.ReadYAMLFile(t, harness.CheckoutFleetRollout, fro)
 	if err := hub.Client.Create(ctx, fro); err != nil {
 		t.Fatal(err)
 	}

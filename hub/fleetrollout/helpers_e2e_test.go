@@ -36,6 +36,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
@@ -106,6 +107,42 @@ func startRegionFleet(t *testing.T, begin time.Time) (hub *harness.Cluster, byNa
 		stop = startHub(t, s, hub, node)
 	}
 	return hub, byName, node, restartHub
+}
+
+// operatedFleet is the fleet of startRegionFleet with the checkout FleetRollout created on its
+// hub, for tests that drive it with the kubectl plugin as a person would.
+type operatedFleet struct {
+	hub     *harness.Cluster
+	byName  map[string]*harness.Cluster
+	node    *raft.Node
+	fro     *fleetv1alpha1.FleetRollout
+	key     client.ObjectKey
+	kubectl func(args ...string) string
+}
+
+// history is the journal of the checkout FleetRollout.
+func (f *operatedFleet) history() []journal.Entry {
+	return f.node.Journal().History(appNamespace, f.fro.Name)
+}
+
+// startOperatedFleet starts the fleet of startRegionFleet and creates on its hub the shared
+// checkout FleetRollout (harness.CheckoutFleetRollout) with waves in place of its own and no
+// fleet-wide gates. The returned context ends after timeout, counted from when the fleet is up.
+func startOperatedFleet(t *testing.T, timeout time.Duration, waves ...fleetv1alpha1.Wave) (context.Context, *operatedFleet) {
+	t.Helper()
+	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true)))
+	hub, byName, node, _ := startRegionFleet(t, time.Now())
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	fro := &fleetv1alpha1.FleetRollout{}
+	harness.ReadYAMLFile(t, harness.CheckoutFleetRollout, fro)
+	fro.Spec.Gates = nil
+	fro.Spec.Waves = waves
+	if err := hub.Client.Create(ctx, fro); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, &operatedFleet{hub: hub, byName: byName, node: node, fro: fro, key: client.ObjectKeyFromObject(fro),
+		kubectl: flotillaCLI(ctx, t, hub)}
 }
 
 // startManager starts mgr until the test ends, or until the returned stop is called (which

@@ -19,7 +19,6 @@ package fleetrollout_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -29,10 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/yaml"
 
 	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
 	rolloutsv1alpha1 "github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
@@ -61,31 +57,15 @@ import (
 //     (ClusterCaughtUp), fast-tracked: it reaches Healthy without stopping at revision 4's
 //     indefinite pause step, which nobody promotes there.
 func TestMidRun(t *testing.T) {
-	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true)))
-	hub, byName, node, _ := startRegionFleet(t, time.Now())
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Second)
-	defer cancel()
-	east, west, south := byName["us-east"], byName["eu-west"], byName["ap-south"]
-
-	kubectl := flotillaCLI(ctx, t, hub)
-	history := func() []journal.Entry { return node.Journal().History(appNamespace, "checkout") }
-	fro := &fleetv1alpha1.FleetRollout{}
-	if err := yaml.UnmarshalStrict([]byte(fleetRolloutYAML), fro); err != nil {
-		t.Fatal(err)
-	}
 	one := intstr.FromInt32(1)
-	fro.Spec.Gates = nil
-	fro.Spec.Waves = []fleetv1alpha1.Wave{
-		{Name: "pair", ClusterSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+	ctx, f := startOperatedFleet(t, 300*time.Second,
+		fleetv1alpha1.Wave{Name: "pair", ClusterSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
 			{Key: "region", Operator: metav1.LabelSelectorOpIn, Values: []string{"us-east", "eu-west"}}}},
 			MaxFailures: &one,
 			Gates:       []fleetv1alpha1.Gate{{Name: "mostly-healthy", Aggregate: &fleetv1alpha1.AggregateGate{MaxFailures: &one}}}},
-		{Name: "rest"},
-	}
-	if err := hub.Client.Create(ctx, fro); err != nil {
-		t.Fatal(err)
-	}
-	key := client.ObjectKeyFromObject(fro)
+		fleetv1alpha1.Wave{Name: "rest"})
+	hub, node, fro, key, kubectl, history := f.hub, f.node, f.fro, f.key, f.kubectl, f.history
+	east, west, south := f.byName["us-east"], f.byName["eu-west"], f.byName["ap-south"]
 	succeeded := func(rev int64) func(*fleetv1alpha1.FleetRollout) bool {
 		return func(f *fleetv1alpha1.FleetRollout) bool {
 			return f.Status.CurrentRevision == rev && f.Status.Phase == fleetv1alpha1.FleetRolloutSucceeded

@@ -19,17 +19,13 @@ package fleetrollout_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/yaml"
 
 	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
 	rolloutsv1alpha1 "github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
@@ -52,13 +48,13 @@ import (
 //   - fleet retry and removing spec.abortRevision afterwards change nothing (the abort holds),
 //     and a new revision goes out through the waves.
 func TestOperations(t *testing.T) {
-	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true)))
-	hub, byName, node, _ := startRegionFleet(t, time.Now())
-	ctx, cancel := context.WithTimeout(context.Background(), 170*time.Second)
-	defer cancel()
-
-	kubectl := flotillaCLI(ctx, t, hub)
-	history := func() []journal.Entry { return node.Journal().History(appNamespace, "checkout") }
+	// The shared checkout FleetRollout with two waves, each waiting for an approval
+	// before it starts, and no gates.
+	ctx, f := startOperatedFleet(t, 170*time.Second,
+		fleetv1alpha1.Wave{Name: "canary", ClusterSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"region": "us-east"}},
+			Approval: &fleetv1alpha1.WaveApproval{Before: true}},
+		fleetv1alpha1.Wave{Name: "rest", Approval: &fleetv1alpha1.WaveApproval{Before: true}})
+	hub, byName, fro, key, kubectl, history := f.hub, f.byName, f.fro, f.key, f.kubectl, f.history
 	journaled := func(typ journal.Type, rev int64) *journal.Entry {
 		for _, e := range history() {
 			if e.Type == typ && e.Revision == rev {
@@ -67,22 +63,6 @@ func TestOperations(t *testing.T) {
 		}
 		return nil
 	}
-	// The FleetRollout of TestWavesRunInOrder with two waves, each waiting for an approval
-	// before it starts, and no gates.
-	fro := &fleetv1alpha1.FleetRollout{}
-	if err := yaml.UnmarshalStrict([]byte(fleetRolloutYAML), fro); err != nil {
-		t.Fatal(err)
-	}
-	fro.Spec.Gates = nil
-	fro.Spec.Waves = []fleetv1alpha1.Wave{
-		{Name: "canary", ClusterSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"region": "us-east"}},
-			Approval: &fleetv1alpha1.WaveApproval{Before: true}},
-		{Name: "rest", Approval: &fleetv1alpha1.WaveApproval{Before: true}},
-	}
-	if err := hub.Client.Create(ctx, fro); err != nil {
-		t.Fatal(err)
-	}
-	key := client.ObjectKeyFromObject(fro)
 	waiting := func(rev int64, wave string) func(*fleetv1alpha1.FleetRollout) bool {
 		return func(f *fleetv1alpha1.FleetRollout) bool {
 			return f.Status.CurrentRevision == rev && f.Status.Phase == fleetv1alpha1.FleetRolloutWaitingForApproval &&

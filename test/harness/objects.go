@@ -19,6 +19,7 @@ package harness
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"testing"
 	"time"
 
@@ -52,6 +53,28 @@ func CreateYAML(t testing.TB, c client.Client, namespace, manifest string) *unst
 		t.Fatalf("creating %s %s: %v", obj.GetKind(), obj.GetName(), err)
 	}
 	return obj
+}
+
+// CheckoutFleetRollout is the checkout FleetRollout the hub's tests share, relative to the
+// repo root: read it with ReadYAMLFile and change in code what a test needs otherwise.
+const CheckoutFleetRollout = "test/testdata/checkout-fleetrollout.yaml"
+
+// ReadYAMLFile decodes the one YAML document of the file rel (relative to the repo root) into
+// obj, strictly: a field obj does not have fails the test, so a fixture cannot drift from the
+// API unnoticed.
+func ReadYAMLFile(t testing.TB, rel string, obj any) {
+	t.Helper()
+	path, err := RepoPath(rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.UnmarshalStrict(data, obj); err != nil {
+		t.Fatalf("%s: %v", rel, err)
+	}
 }
 
 // GetUnstructured reads the object gvk namespace/name, failing the test if it cannot.

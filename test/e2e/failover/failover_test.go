@@ -25,7 +25,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
 	rolloutsv1alpha1 "github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
@@ -54,62 +53,30 @@ const (
 // regions are the member clusters, one per wave, in wave order.
 var regions = []string{"us-east", "eu-west", "ap-south"}
 
-// waveNames, waveGates and fleetGates are those of fleetRolloutYAML.
+// waveNames, waveGates and fleetGates are those of failoverRollout.
 var (
 	waveNames  = []string{"canary", "europe", "rest"}
-	waveGates  = [][]string{{"canary-healthy"}, nil, nil}
+	waveGates  = [][]string{{"all-healthy"}, nil, nil}
 	fleetGates = []string{"fleet-healthy"}
 )
 
-const fleetRolloutYAML = `
-apiVersion: fleet.flotilla.dev/v1alpha1
-kind: FleetRollout
-metadata:
-  name: checkout
-  namespace: shop
-spec:
-  placement:
-    clusterSelector:
-      matchLabels: {env: prod}
-  waves:
-  - name: canary
-    clusterSelector: {matchLabels: {region: us-east}}
-    bakeTime: 1s
-    gates:
-    - name: canary-healthy
-      aggregate: {requireAllHealthy: true}
-  - name: europe
-    clusterSelector: {matchLabels: {region: eu-west}}
-    bakeTime: 1s
-  - name: rest
-    bakeTime: 1s
-  gates:
-  - name: fleet-healthy
-    aggregate: {requireAllHealthy: true}
-  companions:
-  - apiVersion: v1
-    kind: ConfigMap
-    metadata: {name: checkout-config}
-    data: {color: blue}
-  template:
-    spec:
-      replicas: 2
-      strategy:
-        canary:
-          steps:
-          - setWeight: 50
-      selector:
-        matchLabels: {app: checkout}
-      template:
-        metadata:
-          labels: {app: checkout}
-        spec:
-          containers:
-          - name: checkout
-            image: example.com/checkout:v1
-            resources:
-              requests: {cpu: 5m, memory: 16Mi}
-`
+// failoverRollout is the shared checkout FleetRollout (harness.CheckoutFleetRollout) made
+// quicker, so that more of a run is scheduling, where the kills land: a 1s bake per wave, a
+// gate on the first wave only, and a canary of one step (weight 50, no pause).
+func failoverRollout(t *testing.T) *fleetv1alpha1.FleetRollout {
+	t.Helper()
+	fro := &fleetv1alpha1.FleetRollout{}
+	harness.ReadYAMLFile(t, harness.CheckoutFleetRollout, fro)
+	for i := range fro.Spec.Waves {
+		fro.Spec.Waves[i].BakeTime = "1s"
+		if i > 0 {
+			fro.Spec.Waves[i].Gates = nil
+		}
+	}
+	canary := fro.Spec.Template.Spec.Strategy.Canary
+	canary.Steps = canary.Steps[:1]
+	return fro
+}
 
 // milestone is a moment of a run the test can see on the members: the revision placed on a
 // wave's cluster, or that cluster Healthy at it. Milestone 0 is the spec change itself.
@@ -252,10 +219,7 @@ func TestLeaderFailover(t *testing.T) {
 	first, _ := group.waitQuorum(ctx, 60*time.Second)
 	phase(fmt.Sprintf("set up (spokes, fencing, three hub replicas; %s leads)", first.id), mark)
 
-	fro := &fleetv1alpha1.FleetRollout{}
-	if err := yaml.UnmarshalStrict([]byte(fleetRolloutYAML), fro); err != nil {
-		t.Fatal(err)
-	}
+	fro := failoverRollout(t)
 	var results []failover
 	for run := range runs {
 		rev := int64(run + 1)

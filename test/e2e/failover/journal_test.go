@@ -149,7 +149,7 @@ func checkJournal(t *testing.T, replays map[string]replay, ns, name string, revi
 	}
 }
 
-// expectedRun is the journal of one successful run of fleetRolloutYAML: every wave's
+// expectedRun is the journal of one successful run of failoverRollout: every wave's
 // decisions in order, the gates evaluated once and passed.
 func expectedRun() []string {
 	var out []string
