@@ -28,9 +28,11 @@ import (
 	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
 )
 
-// DefaultMaxDeviation and DefaultMinClusters are the API's defaults for an outlier gate.
+// DefaultMaxDeviation, DefaultMinDeviation and DefaultMinClusters are the API's defaults for
+// an outlier gate.
 const (
 	DefaultMaxDeviation = "3"
+	DefaultMinDeviation = "0"
 	DefaultMinClusters  = 3
 )
 
@@ -38,11 +40,11 @@ const (
 // from the median before it is an outlier when the MAD is zero. See Outlier.
 const zeroMADTolerance = 1e-9
 
-// maxDeviationPattern is the schema's rule for maxDeviation: a plain positive decimal.
-var maxDeviationPattern = regexp.MustCompile(`^[0-9]+([.][0-9]+)?$`)
+// decimalPattern is the schema's rule for maxDeviation and minDeviation: a plain decimal.
+var decimalPattern = regexp.MustCompile(`^[0-9]+([.][0-9]+)?$`)
 
-// MaxDeviation is an outlier gate's maxDeviation, read exactly.
-type MaxDeviation struct {
+// Decimal is an outlier gate's maxDeviation or minDeviation, read exactly.
+type Decimal struct {
 	// Text is the decimal as written ("2.5").
 	Text string
 	// Exact is its exact value.
@@ -55,19 +57,40 @@ type MaxDeviation struct {
 // schema accepts, a positive plain decimal such as "3" or "2.5", and reads it with math/big,
 // so that none of strconv.ParseFloat's other syntaxes ("1e3", "+3", "Inf", "0x1p1", "1_0")
 // slips through and the value is exact.
-func ParseMaxDeviation(s string) (MaxDeviation, error) {
+func ParseMaxDeviation(s string) (Decimal, error) {
 	if s == "" {
 		s = DefaultMaxDeviation
 	}
-	if !maxDeviationPattern.MatchString(s) {
-		return MaxDeviation{}, fmt.Errorf("maxDeviation %q must be a positive decimal number such as 3 or 2.5", s)
+	d, ok := parseDecimal(s)
+	if !ok || d.Exact.Sign() <= 0 {
+		return Decimal{}, fmt.Errorf("maxDeviation %q must be a positive decimal number such as 3 or 2.5", s)
+	}
+	return d, nil
+}
+
+// ParseMinDeviation reads minDeviation ("" is the default "0", no floor), as ParseMaxDeviation
+// reads maxDeviation but accepting zero.
+func ParseMinDeviation(s string) (Decimal, error) {
+	if s == "" {
+		s = DefaultMinDeviation
+	}
+	d, ok := parseDecimal(s)
+	if !ok {
+		return Decimal{}, fmt.Errorf("minDeviation %q must be a non-negative decimal number such as 0 or 0.01", s)
+	}
+	return d, nil
+}
+
+func parseDecimal(s string) (Decimal, bool) {
+	if !decimalPattern.MatchString(s) {
+		return Decimal{}, false
 	}
 	r, ok := new(big.Rat).SetString(s)
-	if !ok || r.Sign() <= 0 {
-		return MaxDeviation{}, fmt.Errorf("maxDeviation %q must be a positive decimal number such as 3 or 2.5", s)
+	if !ok {
+		return Decimal{}, false
 	}
 	f, _ := r.Float64()
-	return MaxDeviation{Text: s, Exact: r, Float: f}, nil
+	return Decimal{Text: s, Exact: r, Float: f}, true
 }
 
 // MinClusters is the gate's minClusters, or the default 3 when unset.
@@ -107,8 +130,8 @@ func middle(sorted []float64) float64 {
 // is missing, or whose value is NaN or infinite, has no data.
 //
 // With m the median and MAD the median absolute deviation of the measured peers, a cluster of
-// the wave whose value x has |x - m| > maxDeviation * MAD is an outlier (gate_types.go). The
-// rules around that formula:
+// the wave whose value x has |x - m| > max(maxDeviation * MAD, minDeviation) is an outlier
+// (gate_types.go). The rules around that formula:
 //   - fewer than minClusters measured peers: Inconclusive (the type's comment), whatever the
 //     values;
 //   - any outlier: Failed, naming each outlier, its value and its distance;
@@ -120,17 +143,22 @@ func middle(sorted []float64) float64 {
 // MAD = 0 happens when more than half of the peers have exactly the median value (all
 // clusters at 0 errors, or one value injected everywhere). The formula then makes every value
 // other than the median an outlier, which is what it says: the peers agree exactly, and any
-// cluster that does not lies infinitely many MADs away. Outlier keeps that reading and only
-// forgives differences within a relative 1e-9 of the values (floating-point noise in the
-// provider's arithmetic, such as 0.1+0.2 against 0.3). The MAD is not scaled by 1.4826:
-// the API defines maxDeviation in plain MADs.
+// cluster that does not lies infinitely many MADs away. minDeviation is the user's floor for
+// that case: a difference no larger than it is never an outlier. Without a floor Outlier keeps
+// the formula's reading and only forgives differences within a relative 1e-9 of the values
+// (floating-point noise in the provider's arithmetic, such as 0.1+0.2 against 0.3). The MAD
+// is not scaled by 1.4826: the API defines maxDeviation in plain MADs.
 //
-// The comparison is exact: |x - m| > k*MAD is decided in float64 when the two sides are
+// The comparison is exact: |x - m| > threshold is decided in float64 when the two sides are
 // clearly apart, and in rational arithmetic (math/big) on the very values reported in the
-// measurements when they are within a few ulps, so that a value exactly k MADs away is never
-// an outlier, whatever k's decimal expansion.
+// measurements (their shortest decimals) when they are within a few ulps, so that a value
+// exactly k MADs or minDeviation away is never an outlier, whatever their decimal expansion.
 func Outlier(g *fleetv1alpha1.OutlierGate, wave, placed []string, values map[string]float64) Result {
 	k, err := ParseMaxDeviation(g.MaxDeviation)
+	if err != nil {
+		return Result{Verdict: fleetv1alpha1.GateError, Message: err.Error()}
+	}
+	floor, err := ParseMinDeviation(g.MinDeviation)
 	if err != nil {
 		return Result{Verdict: fleetv1alpha1.GateError, Message: err.Error()}
 	}
@@ -166,18 +194,23 @@ func Outlier(g *fleetv1alpha1.OutlierGate, wave, placed []string, values map[str
 	}
 
 	m, mad := MedianMAD(measured)
-	threshold := k.Float * mad
+	threshold := math.Max(k.Float*mad, floor.Float)
 	res.Measurements = append(res.Measurements,
 		measurement("median", formatFloat(m)),
 		measurement("mad", formatFloat(mad)),
 		measurement("maxDeviation", k.Text),
+		measurement("minDeviation", floor.Text),
 		measurement("threshold", formatFloat(threshold)))
+	allows := fmt.Sprintf("%s × MAD %s", k.Text, formatFloat(mad))
+	if floor.Exact.Sign() > 0 {
+		allows = fmt.Sprintf("the larger of %s and minDeviation %s", allows, floor.Text)
+	}
 	res.Measurements = append(res.Measurements, clusterValues(judged, values)...)
 
 	var details []string
 	for _, c := range judged {
 		x, ok := finite(values, c)
-		if !ok || !isOutlier(x, m, mad, k) {
+		if !ok || !isOutlier(x, m, mad, k, floor) {
 			continue
 		}
 		res.Failed = append(res.Failed, c)
@@ -186,45 +219,60 @@ func Outlier(g *fleetv1alpha1.OutlierGate, wave, placed []string, values map[str
 	switch {
 	case len(res.Failed) > 0:
 		res.Verdict = fleetv1alpha1.GateFailed
-		res.Message = fmt.Sprintf("%d %s: %s; the %s median is %s and %s × MAD %s allows %s",
+		res.Message = fmt.Sprintf("%d %s: %s; the %s median is %s and %s allows %s",
 			len(res.Failed), plural(len(res.Failed), "outlier"), strings.Join(details, ", "), scopeName,
-			formatFloat(m), k.Text, formatFloat(mad), formatFloat(threshold))
-		if mad == 0 {
-			res.Message += " (the MAD is 0: most clusters agree exactly, so any other value is an outlier)"
+			formatFloat(m), allows, formatFloat(threshold))
+		if mad == 0 && floor.Exact.Sign() == 0 {
+			res.Message += " (the MAD is 0: most clusters agree exactly, so any other value is an outlier; minDeviation sets a floor)"
 		}
 		if len(res.NoData) > 0 {
 			res.Message += "; no data: " + strings.Join(res.NoData, ", ")
 		}
 	case len(res.NoData) > 0:
 		res.Verdict = fleetv1alpha1.GateInconclusive
-		res.Message = fmt.Sprintf("no measurement for %s: a cluster without data never passes; the others lie within %s × MAD of the %s median %s",
-			strings.Join(res.NoData, ", "), k.Text, scopeName, formatFloat(m))
+		res.Message = fmt.Sprintf("no measurement for %s: a cluster without data never passes; the others lie within %s of the %s median %s",
+			strings.Join(res.NoData, ", "), allows, scopeName, formatFloat(m))
 	default:
 		res.Verdict = fleetv1alpha1.GatePassed
-		res.Message = fmt.Sprintf("every cluster of the wave (%d) lies within %s × MAD %s of the %s median %s",
-			len(judged), k.Text, formatFloat(mad), scopeName, formatFloat(m))
+		res.Message = fmt.Sprintf("every cluster of the wave (%d) lies within %s of the %s median %s",
+			len(judged), allows, scopeName, formatFloat(m))
 	}
 	return res
 }
 
-// isOutlier decides |x - m| > k*mad, exactly.
-func isOutlier(x, m, mad float64, k MaxDeviation) bool {
+// isOutlier decides |x - m| > max(k*mad, floor), exactly.
+func isOutlier(x, m, mad float64, k, floor Decimal) bool {
 	dev := math.Abs(x - m)
-	if mad == 0 {
+	if mad == 0 && floor.Exact.Sign() == 0 {
 		return dev > zeroMADTolerance*math.Max(math.Abs(x), math.Abs(m))
 	}
-	threshold := k.Float * mad
-	if margin := 4 * ulp(math.Max(dev, threshold)); math.Abs(dev-threshold) > margin {
+	threshold := math.Max(k.Float*mad, floor.Float)
+	// x - m loses up to an ulp of the larger of |x| and |m| (more than an ulp of dev when they
+	// are close), and each value up to half an ulp against its decimal: the margin covers both.
+	largest := math.Max(math.Max(math.Abs(x), math.Abs(m)), math.Max(dev, threshold))
+	if margin := 4 * ulp(largest); math.Abs(dev-threshold) > margin {
 		return dev > threshold
 	}
-	// Too close for float64: compare the exact rationals of x, m and mad.
+	// Too close for float64: compare the exact rationals of x, m, mad and the floor.
 	exactDev := new(big.Rat).Sub(rat(x), rat(m))
 	exactDev.Abs(exactDev)
 	exactThreshold := new(big.Rat).Mul(k.Exact, rat(mad))
+	if floor.Exact.Cmp(exactThreshold) > 0 {
+		exactThreshold = floor.Exact
+	}
 	return exactDev.Cmp(exactThreshold) > 0
 }
 
-func rat(f float64) *big.Rat { return new(big.Rat).SetFloat64(f) }
+// rat is f as the measurements report it: the shortest decimal that reads back as f, exactly.
+// So a value reported as "0.1" lies exactly minDeviation "0.1" from a median of 0, not the
+// few ulps further that float64's binary 0.1 would make it.
+func rat(f float64) *big.Rat {
+	r, ok := new(big.Rat).SetString(formatFloat(f))
+	if !ok { // not reached for the finite values Outlier compares
+		return new(big.Rat).SetFloat64(f)
+	}
+	return r
+}
 
 func ulp(f float64) float64 { return math.Nextafter(f, math.Inf(1)) - f }
 

@@ -89,7 +89,7 @@ func TestOutlier(t *testing.T) {
 		wantValues map[string]string
 	}{
 		{name: "no outlier passes", wave: abcde, values: seq, want: fleetv1alpha1.GatePassed,
-			wantValues: map[string]string{"median": "3", "mad": "1", "maxDeviation": "3", "threshold": "3",
+			wantValues: map[string]string{"median": "3", "mad": "1", "maxDeviation": "3", "minDeviation": "0", "threshold": "3",
 				"measured": "5", "minClusters": "3", "a": "1", "e": "5"}},
 		{name: "exactly maxDeviation MADs away is not an outlier (strict >)",
 			gate: fleetv1alpha1.OutlierGate{MaxDeviation: "2"}, wave: abcde, values: seq, want: fleetv1alpha1.GatePassed},
@@ -111,6 +111,34 @@ func TestOutlier(t *testing.T) {
 		{name: "MAD 0: floating-point noise is forgiven",
 			wave:   []string{"a", "b", "c"},
 			values: map[string]float64{"a": 0.3, "b": 0.3, "c": 0.1 + 0.2}, want: fleetv1alpha1.GatePassed},
+		{name: "MAD 0 with minDeviation: a difference within the floor passes",
+			gate: fleetv1alpha1.OutlierGate{MinDeviation: "0.01"},
+			wave: abcde, values: map[string]float64{"a": 0, "b": 0, "c": 0, "d": 0, "e": 0.004}, want: fleetv1alpha1.GatePassed,
+			wantMsg:    "the larger of 3 × MAD 0 and minDeviation 0.01",
+			wantValues: map[string]string{"mad": "0", "minDeviation": "0.01", "threshold": "0.01"}},
+		{name: "MAD 0 with minDeviation: a difference past the floor is an outlier",
+			gate: fleetv1alpha1.OutlierGate{MinDeviation: "0.01"},
+			wave: abcde, values: map[string]float64{"a": 0, "b": 0, "c": 0, "d": 0, "e": 0.05},
+			want: fleetv1alpha1.GateFailed, wantFailed: []string{"e"}, wantMsg: "e = 0.05 (0.05 from the median)"},
+		{name: "exactly minDeviation away is not an outlier (strict >), read exactly",
+			gate: fleetv1alpha1.OutlierGate{MinDeviation: "0.1"},
+			wave: []string{"a", "b", "c"}, values: map[string]float64{"a": 0, "b": 0, "c": 0.1}, want: fleetv1alpha1.GatePassed},
+		{name: "exactly minDeviation away from a large median, despite float64's subtraction",
+			gate: fleetv1alpha1.OutlierGate{MinDeviation: "0.1"},
+			wave: []string{"a", "b", "c"}, values: map[string]float64{"a": 1000, "b": 1000, "c": 1000.1}, want: fleetv1alpha1.GatePassed},
+		{name: "a minDeviation just below the distance does not forgive it",
+			gate: fleetv1alpha1.OutlierGate{MinDeviation: "0.09999999999999999999"},
+			wave: []string{"a", "b", "c"}, values: map[string]float64{"a": 0, "b": 0, "c": 0.1},
+			want: fleetv1alpha1.GateFailed, wantFailed: []string{"c"}},
+		{name: "k × MAD above minDeviation: the MAD rule decides",
+			gate: fleetv1alpha1.OutlierGate{MaxDeviation: "1.5", MinDeviation: "0.5"},
+			wave: abcde, values: seq, want: fleetv1alpha1.GateFailed, wantFailed: []string{"a", "e"},
+			wantValues: map[string]string{"threshold": "1.5"}},
+		{name: "minDeviation above k × MAD: the floor decides",
+			gate: fleetv1alpha1.OutlierGate{MaxDeviation: "1.5", MinDeviation: "2"},
+			wave: abcde, values: seq, want: fleetv1alpha1.GatePassed, wantValues: map[string]string{"threshold": "2"}},
+		{name: "an invalid minDeviation is an error verdict", gate: fleetv1alpha1.OutlierGate{MinDeviation: "-1"},
+			wave: abcde, values: seq, want: fleetv1alpha1.GateError, wantMsg: "minDeviation \"-1\" must be a non-negative decimal"},
 		{name: "fewer measured clusters than minClusters is inconclusive",
 			wave: []string{"a", "b"}, values: map[string]float64{"a": 1, "b": 100},
 			want: fleetv1alpha1.GateInconclusive, wantMsg: "only 2 of the 2 clusters of the wave have a measurement; the gate needs at least 3",
@@ -182,30 +210,47 @@ func TestOutlierMeasurementsOrder(t *testing.T) {
 	for _, m := range r.Measurements {
 		names = append(names, m.Name)
 	}
-	want := []string{"measured", "minClusters", "median", "mad", "maxDeviation", "threshold", "a", "b", "c"}
+	want := []string{"measured", "minClusters", "median", "mad", "maxDeviation", "minDeviation", "threshold", "a", "b", "c"}
 	if !reflect.DeepEqual(names, want) {
 		t.Fatalf("measurements %v, want %v", names, want)
 	}
 }
 
+// parseCase is one input of ParseMaxDeviation or ParseMinDeviation and what it reads as.
+type parseCase struct {
+	in      string
+	want    float64
+	wantErr bool
+}
+
+// notDecimals are inputs both parsers refuse: the schema's rule, not strconv.ParseFloat's.
+var notDecimals = []parseCase{{"-1", 0, true}, {"+3", 0, true}, {"1e3", 0, true}, {"Inf", 0, true},
+	{"NaN", 0, true}, {" 3", 0, true}, {"3.", 0, true}, {".5", 0, true}, {"0x10", 0, true}, {"1_0", 0, true}}
+
 func TestParseMaxDeviation(t *testing.T) {
-	for _, tc := range []struct {
-		in      string
-		want    float64
-		wantErr bool
-	}{
+	checkParse(t, "ParseMaxDeviation", ParseMaxDeviation, append([]parseCase{
 		{"", 3, false}, {"3", 3, false}, {"2.5", 2.5, false}, {"0.5", 0.5, false}, {"0.01", 0.01, false},
 		{"10", 10, false}, {"003", 3, false},
-		{"0", 0, true}, {"0.0", 0, true}, {"-1", 0, true}, {"+3", 0, true}, {"1e3", 0, true}, {"Inf", 0, true},
-		{"NaN", 0, true}, {" 3", 0, true}, {"3.", 0, true}, {".5", 0, true}, {"0x10", 0, true}, {"1_0", 0, true},
-	} {
-		got, err := ParseMaxDeviation(tc.in)
+		{"0", 0, true}, {"0.0", 0, true},
+	}, notDecimals...))
+}
+
+func TestParseMinDeviation(t *testing.T) {
+	checkParse(t, "ParseMinDeviation", ParseMinDeviation, append([]parseCase{
+		{"", 0, false}, {"0", 0, false}, {"0.0", 0, false}, {"0.01", 0.01, false}, {"5", 5, false},
+	}, notDecimals...))
+}
+
+func checkParse(t *testing.T, name string, parse func(string) (Decimal, error), cases []parseCase) {
+	t.Helper()
+	for _, tc := range cases {
+		got, err := parse(tc.in)
 		if (err != nil) != tc.wantErr {
-			t.Errorf("ParseMaxDeviation(%q) error %v, want error %v", tc.in, err, tc.wantErr)
+			t.Errorf("%s(%q) error %v, want error %v", name, tc.in, err, tc.wantErr)
 			continue
 		}
 		if err == nil && got.Float != tc.want {
-			t.Errorf("ParseMaxDeviation(%q) = %v, want %v", tc.in, got.Float, tc.want)
+			t.Errorf("%s(%q) = %v, want %v", name, tc.in, got.Float, tc.want)
 		}
 	}
 }

@@ -75,6 +75,14 @@ func TestComputeGates(t *testing.T) {
 			},
 			problems: []string{"Error/InvalidGate"},
 			messages: []string{`spec.gates[0].outlier.maxDeviation: gate "latency": maxDeviation "1e3"`}},
+		{name: "an unreadable minDeviation",
+			mod: func(s *fleetv1alpha1.FleetRolloutSpec) {
+				g := outlier("latency", fleetv1alpha1.OutlierScopeFleet, "", 3)
+				g.Outlier.MinDeviation = "-0.5"
+				s.Gates = []fleetv1alpha1.Gate{g}
+			},
+			problems: []string{"Error/InvalidGate"},
+			messages: []string{`spec.gates[0].outlier.minDeviation: gate "latency": minDeviation "-0.5"`}},
 		{name: "an unreadable aggregate maxFailures",
 			mod: func(s *fleetv1alpha1.FleetRolloutSpec) {
 				s.Waves[0].Gates = []fleetv1alpha1.Gate{{Name: "healthy", Aggregate: &fleetv1alpha1.AggregateGate{MaxFailures: ios("150%")}}}

@@ -139,6 +139,9 @@ func checkOutlier(g *fleetv1alpha1.Gate, field string, waves []*Wave, p *Plan, p
 	if _, err := gates.ParseMaxDeviation(o.MaxDeviation); err != nil {
 		ps.errorf(CodeInvalidGate, field+".outlier.maxDeviation", "gate %q: %v", g.Name, err)
 	}
+	if _, err := gates.ParseMinDeviation(o.MinDeviation); err != nil {
+		ps.errorf(CodeInvalidGate, field+".outlier.minDeviation", "gate %q: %v", g.Name, err)
+	}
 	need := gates.MinClusters(o)
 	if o.Scope == fleetv1alpha1.OutlierScopeFleet {
 		if len(p.Placed) > 0 && len(p.Placed) < need {

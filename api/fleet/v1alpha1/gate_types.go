@@ -129,8 +129,9 @@ const (
 // OutlierGate measures one metric in each cluster and fails when a cluster of the wave lies
 // too far from the median of its peers. With m the median of the measured values and MAD the
 // median absolute deviation (the median of |x - m|), a cluster whose value x has
-// |x - m| > maxDeviation * MAD is an outlier; the gate fails naming the outlying clusters and
-// their values. With fewer than minClusters measurements the verdict is Inconclusive.
+// |x - m| > max(maxDeviation * MAD, minDeviation) is an outlier; the gate fails naming the
+// outlying clusters and their values. With fewer than minClusters measurements the verdict is
+// Inconclusive.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.metric.provider.job)",message="outlier.metric: the job provider measures no number; use a query provider such as prometheus",fieldPath=".metric.provider.job"
 type OutlierGate struct {
@@ -155,6 +156,16 @@ type OutlierGate struct {
 	// +kubebuilder:validation:MaxLength=16
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9]+([.][0-9]+)?$') && self.matches('[1-9]')",message="maxDeviation must be a positive decimal number such as 3 or 2.5"
 	MaxDeviation string `json:"maxDeviation,omitempty"`
+
+	// minDeviation is the least distance from the median, in the metric's own unit, that can
+	// make a cluster an outlier: a non-negative decimal written as a string such as "0.01". It
+	// matters when most clusters agree exactly (the MAD is 0), where otherwise any different
+	// value is an outlier: with minDeviation "0.01" on an error rate, peers at 0 and a cluster
+	// at 0.004 pass. Defaults to "0" (no floor).
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9]+([.][0-9]+)?$')",message="minDeviation must be a non-negative decimal number such as 0 or 0.01"
+	MinDeviation string `json:"minDeviation,omitempty"`
 
 	// minClusters is the fewest measured clusters the comparison needs; below it the verdict is
 	// Inconclusive. Defaults to 3.
