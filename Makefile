@@ -44,10 +44,11 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code for the API types.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate CRD YAML into charts/*/crds and each binary's RBAC rules into charts/*/rbac.
+manifests: $(CONTROLLER_GEN) ## Generate CRD YAML into charts/*/crds (the hub's with the ClusterAnalysisTemplate CRD it reads) and each binary's RBAC rules into charts/*/rbac.
 	$(CONTROLLER_GEN) crd:generateEmbeddedObjectMeta=true paths=./api/rollouts/... output:crd:artifacts:config=charts/flotilla-spoke/crds
 	$(CONTROLLER_GEN) crd:generateEmbeddedObjectMeta=true paths=./api/fleet/... output:crd:artifacts:config=charts/flotilla-hub/crds
 	go run ./hack/crdtrim charts/flotilla-spoke/crds charts/flotilla-hub/crds
+	cp charts/flotilla-spoke/crds/rollouts.flotilla.dev_clusteranalysistemplates.yaml charts/flotilla-hub/crds/
 	$(CONTROLLER_GEN) rbac:roleName=flotilla-spoke paths=./cmd/flotilla-spoke output:rbac:artifacts:config=charts/flotilla-spoke/rbac
 	$(CONTROLLER_GEN) rbac:roleName=flotilla-hub-access,fileName=hub-access.yaml paths=./federation/memberaccess output:rbac:artifacts:config=charts/flotilla-spoke/rbac
 	$(CONTROLLER_GEN) rbac:roleName=flotilla-hub paths=./cmd/flotilla-hub output:rbac:artifacts:config=charts/flotilla-hub/rbac

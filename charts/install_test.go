@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -67,10 +68,15 @@ func TestChartsInstallAndRun(t *testing.T) {
 
 	if !t.Run("helm install, and every object applies with defaults and with values", func(t *testing.T) {
 		kubeconfig := writeKubeconfig(t, env.Config)
-		for _, chart := range []string{spokeChart, hubChart} {
+		// The hub chart first, alone: it must install every Flotilla kind the hub reads. Then
+		// the spoke chart, whose ClusterAnalysisTemplate CRD helm finds already there.
+		for _, chart := range []string{hubChart, spokeChart} {
 			helm(t, "install", chart, chartPath(t, chart), "--namespace", systemNamespace, "--kubeconfig", kubeconfig)
 			if out := helm(t, "status", chart, "--namespace", systemNamespace, "--kubeconfig", kubeconfig); !strings.Contains(out, "STATUS: deployed") {
 				t.Fatalf("helm status %s:\n%s", chart, out)
+			}
+			if chart == hubChart {
+				checkHubKindsServed(ctx, t, env.Config)
 			}
 		}
 		// The same objects again by server-side apply, so that strict field validation judges
@@ -96,6 +102,47 @@ func TestChartsInstallAndRun(t *testing.T) {
 		runHub(ctx, t, env, s)
 		checkNothingRefused(t, "the spoke agent", spokeRefused)
 	})
+}
+
+// checkHubKindsServed checks that the API server serves every Flotilla resource the hub's
+// generated ClusterRole names (the kinds its code reads and writes, from the markers in
+// cmd/flotilla-hub/rbac.go), such as ClusterAnalysisTemplates for gates with clusterScope.
+func checkHubKindsServed(ctx context.Context, t *testing.T, cfg *rest.Config) {
+	t.Helper()
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{} // group/version: resources
+	for _, r := range generatedRules(t, "flotilla-hub/rbac/role.yaml", "ClusterRole") {
+		for _, g := range r.APIGroups {
+			if !strings.HasSuffix(g, ".flotilla.dev") {
+				continue
+			}
+			for _, res := range r.Resources {
+				res, _, _ = strings.Cut(res, "/") // fleetrollouts/status: served with fleetrollouts
+				want[g+"/v1alpha1"] = append(want[g+"/v1alpha1"], res)
+			}
+		}
+	}
+	if len(want[rolloutsv1alpha1.GroupVersion.String()]) == 0 {
+		t.Fatalf("the hub's ClusterRole names nothing of %s; the check would prove nothing", rolloutsv1alpha1.GroupVersion)
+	}
+	err = harness.WaitFor(ctx, "every kind the hub reads served", waitTimeout, func(context.Context) (bool, string, error) {
+		var missing []string
+		for gv, resources := range want {
+			list, err := dc.ServerResourcesForGroupVersion(gv)
+			for _, res := range resources {
+				if err != nil || !slices.ContainsFunc(list.APIResources, func(a metav1.APIResource) bool { return a.Name == res }) {
+					missing = append(missing, res+"."+gv)
+				}
+			}
+		}
+		return len(missing) == 0, "not served with only the hub chart installed: " + strings.Join(missing, ", "), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // writeKubeconfig writes a kubeconfig of cfg (the env's admin) for helm.

@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
@@ -113,7 +114,16 @@ func TestSpokeChartRendersWithValues(t *testing.T) {
 // TestHubChartRendersWithDefaults checks what `helm install flotilla-hub` puts in the hub
 // cluster with no values set: three replicas in one raft group with stable peer addresses.
 func TestHubChartRendersWithDefaults(t *testing.T) {
-	objs := renderDefaults(t, hubChart, 4)
+	objs := renderDefaults(t, hubChart, 5)
+	// The hub reads ClusterAnalysisTemplates (gates with clusterScope: true), so its chart
+	// installs that CRD too, the very one the spoke chart installs: helm installs a chart's CRD
+	// only where it is missing, so in a hub cluster that is also a member whichever chart comes
+	// first defines it.
+	const cat = "clusteranalysistemplates.rollouts.flotilla.dev"
+	spokeCAT := find(t, render(t, spokeChart, spokeChart, systemNamespace), "CustomResourceDefinition", cat)
+	if hubCAT := find(t, objs, "CustomResourceDefinition", cat); !equality.Semantic.DeepEqual(hubCAT.Object, spokeCAT.Object) {
+		t.Errorf("the hub chart's %s CRD differs from the spoke chart's: run make manifests", cat)
+	}
 	sts := typed[appsv1.StatefulSet](t, objs.one(t, "StatefulSet"))
 	pod := sts.Spec.Template.Spec
 	cfg := settings(t, objs, pod, "/etc/flotilla/config")
@@ -230,7 +240,7 @@ func TestChartConfigIsAcceptedByTheBinaries(t *testing.T) {
 }
 
 // renderDefaults renders chart with its default values, as release chart in the system
-// namespace, and checks what holds for both charts: every CRD of its group is there, and no
+// namespace, and checks what holds for both charts: every CRD it installs is there, and no
 // ServiceMonitor unless asked for.
 func renderDefaults(t testing.TB, chart string, crds int) rendered {
 	t.Helper()
@@ -239,7 +249,7 @@ func renderDefaults(t testing.TB, chart string, crds int) rendered {
 		t.Errorf("a ServiceMonitor is rendered although metrics.serviceMonitor.enabled is false")
 	}
 	if n := len(objs.all("CustomResourceDefinition")); n != crds {
-		t.Errorf("want the %d CRDs of the chart's group, rendered %d", crds, n)
+		t.Errorf("want the chart's %d CRDs, rendered %d", crds, n)
 	}
 	return objs
 }
@@ -423,20 +433,7 @@ func checkBinding(t testing.TB, objs rendered, name, sa string) {
 // controller-gen generated into file (relative to charts/).
 func checkGeneratedRules(t testing.TB, objs rendered, name, file, kind string) {
 	t.Helper()
-	data, err := os.ReadFile(repoPath(t, "charts/"+file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want []rbacv1.PolicyRule
-	for _, doc := range strings.Split(string(data), "\n---\n") {
-		var r rbacv1.ClusterRole // a Role has the same fields
-		if err := yaml.Unmarshal([]byte(doc), &r); err != nil {
-			t.Fatal(err)
-		}
-		if r.Kind == kind {
-			want = r.Rules
-		}
-	}
+	want := generatedRules(t, file, kind)
 	var got []rbacv1.PolicyRule
 	switch kind {
 	case "Role":
@@ -447,6 +444,27 @@ func checkGeneratedRules(t testing.TB, objs rendered, name, file, kind string) {
 	if len(want) == 0 || !equalRules(got, want) {
 		t.Errorf("%s %s rules differ from %s:\n got %v\nwant %v", kind, name, file, got, want)
 	}
+}
+
+// generatedRules are the rules of the Role or ClusterRole (kind) in a file that make manifests
+// generates under charts/.
+func generatedRules(t testing.TB, file, kind string) []rbacv1.PolicyRule {
+	t.Helper()
+	data, err := os.ReadFile(repoPath(t, "charts/"+file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules []rbacv1.PolicyRule
+	for _, doc := range strings.Split(string(data), "\n---\n") {
+		var r rbacv1.ClusterRole // a Role has the same fields
+		if err := yaml.Unmarshal([]byte(doc), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Kind == kind {
+			rules = r.Rules
+		}
+	}
+	return rules
 }
 
 func equalRules(a, b []rbacv1.PolicyRule) bool {
