@@ -62,11 +62,13 @@ type SecretKeyRef struct {
 	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name"`
 
-	// key in the Secret's data that holds the kubeconfig. Defaults to "kubeconfig".
+	// key in the Secret's data that holds the kubeconfig: "kubeconfig", the default and the
+	// only key the hub's kubeconfig provider reads; another key is refused.
 	// +optional
 	// +kubebuilder:default=kubeconfig
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self == 'kubeconfig'",message="kubeconfigSecretRef.key must be kubeconfig (the default): the hub reads a member's kubeconfig from that key of the Secret only; store it there or leave key out"
 	Key string `json:"key,omitempty"`
 }
 
