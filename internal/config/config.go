@@ -93,6 +93,11 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 		switch s.Kind {
 		case StringList:
 			fs.StringSlice(s.Key, splitList(s.Default), usage)
+		case Bool:
+			// A bare --flag means true and does not take the next argument as its value;
+			// --flag=false still works.
+			v := boolText(s.Default)
+			fs.VarPF(&v, s.Key, "", usage).NoOptDefVal = "true"
 		default:
 			// Every flag is parsed as a string so that Load reports a bad value the same way
 			// whichever source it came from.
@@ -125,6 +130,11 @@ func (c *Config) Load(fs *pflag.FlagSet) error {
 			return fmt.Errorf("config: %s: %w", s.Key, err)
 		}
 		raw := c.v.Get(s.Key)
+		if f := fs.Lookup(s.Key); s.Kind == Bool && f.Changed {
+			// The text as given: viper reads a flag of type bool with a cast that takes any
+			// word it does not know for false.
+			raw = f.Value.String()
+		}
 		val, err := s.parse(raw)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("config: %s: %w (set by %s)", s.Key, err, c.source(s, fs)))
@@ -210,6 +220,19 @@ func (s Setting) parse(raw any) (any, error) {
 	}
 	return val, nil
 }
+
+// boolText is a boolean flag's value, kept as the text given so that Load checks it as it
+// checks every source. Its type, bool, makes pflag's help show it as a bare --flag.
+type boolText string
+
+func (b *boolText) String() string { return string(*b) }
+
+func (b *boolText) Set(s string) error {
+	*b = boolText(s)
+	return nil
+}
+
+func (b *boolText) Type() string { return "bool" }
 
 func splitList(s string) []string {
 	s = strings.Trim(strings.TrimSpace(s), "[]")

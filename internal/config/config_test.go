@@ -88,6 +88,69 @@ func TestTypedValuesFromFile(t *testing.T) {
 	}
 }
 
+// TestBareBoolFlagMeansTrue checks that a boolean flag works as a boolean flag does: bare
+// means true without taking the next argument, and an explicit value is read and checked.
+func TestBareBoolFlagMeansTrue(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		def      string
+		args     []string
+		env      map[string]string
+		want     bool
+		wantArgs []string
+	}{
+		{name: "bare flag", def: "false", args: []string{"--bootstrap"}, want: true},
+		{name: "bare flag before a positional argument", def: "false", args: []string{"--bootstrap", "run", "--workers=2"},
+			want: true, wantArgs: []string{"run"}},
+		{name: "bare flag over the environment", def: "false", args: []string{"--bootstrap"},
+			env: map[string]string{"FLOTILLA_BOOTSTRAP": "false"}, want: true},
+		{name: "=false", def: "true", args: []string{"--bootstrap=false"}, want: false},
+		{name: "=true", def: "false", args: []string{"--bootstrap=true"}, want: true},
+		{name: "=0", def: "true", args: []string{"--bootstrap=0"}, want: false},
+		{name: "not given: the default", def: "true", want: true},
+		{name: "not given: the environment", def: "false", env: map[string]string{"FLOTILLA_BOOTSTRAP": "true"}, want: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			c := New(Setting{Key: "bootstrap", Kind: Bool, Default: tc.def, Usage: "bootstrap"},
+				Setting{Key: "workers", Kind: Int, Default: "4", Usage: "workers"})
+			fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+			c.AddFlags(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Load(fs); err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Bool("bootstrap"); got != tc.want {
+				t.Errorf("bootstrap = %v, want %v", got, tc.want)
+			}
+			if got := fs.Args(); strings.Join(got, " ") != strings.Join(tc.wantArgs, " ") {
+				t.Errorf("positional arguments %q, want %q: the flag took one as its value", got, tc.wantArgs)
+			}
+			if len(tc.args) > 1 && c.Int("workers") != 2 {
+				t.Errorf("workers = %d, want 2: a flag after the bare one was lost", c.Int("workers"))
+			}
+		})
+	}
+}
+
+func TestBoolFlagHelp(t *testing.T) {
+	c := New(Setting{Key: "bootstrap", Kind: Bool, Default: "false", Usage: "start a new group"})
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	c.AddFlags(fs)
+	help := fs.FlagUsages()
+	for line := range strings.Lines(help) {
+		// "--bootstrap   start a new group", not "--bootstrap string[="true"]   start ..."
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "--bootstrap" && f[1] == "start" {
+			return
+		}
+	}
+	t.Errorf("help does not show --bootstrap as a bare boolean flag:\n%s", help)
+}
+
 func TestErrorsNameTheSettingTheSourceAndTheAcceptedValues(t *testing.T) {
 	tests := []struct {
 		name string
@@ -102,6 +165,10 @@ func TestErrorsNameTheSettingTheSourceAndTheAcceptedValues(t *testing.T) {
 			want: []string{`workers: "many" is not a whole number`, "flag --workers"}},
 		{name: "check from file", file: "workers: 0\n",
 			want: []string{`workers: "0": must be 1 or more`, "config file"}},
+		{name: "bool from flag", args: []string{"--bootstrap=maybe"},
+			want: []string{`bootstrap: "maybe" is not true or false`, "flag --bootstrap"}},
+		{name: "bool from env", env: map[string]string{"FLOTILLA_BOOTSTRAP": "maybe"},
+			want: []string{`bootstrap: "maybe" is not true or false`, "environment variable FLOTILLA_BOOTSTRAP"}},
 		{name: "duration", args: []string{"--resync=5 minutes"},
 			want: []string{`resync: "5 minutes" is not a duration such as 30s or 5m`}},
 		{name: "address", args: []string{"--metrics-bind-address=8080"},
