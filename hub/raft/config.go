@@ -57,7 +57,8 @@ const (
 	BootstrapSingle BootstrapMode = "single"
 	// BootstrapPeers makes a cluster of Peers; every peer must be given the same list.
 	BootstrapPeers BootstrapMode = "peers"
-	// BootstrapNone waits to be added by the leader of an existing cluster (AddVoter).
+	// BootstrapNone waits to be added by the leader of an existing cluster (AddVoter), or
+	// asks to be, through Join.
 	BootstrapNone BootstrapMode = "none"
 )
 
@@ -88,6 +89,9 @@ type Config struct {
 	Bootstrap BootstrapMode
 	// Peers is the static peer list for BootstrapPeers, this node included.
 	Peers []Peer
+	// Join lists raft addresses of replicas of a running group. A fresh node with Join set
+	// starts with BootstrapNone, and Node.Join asks the group's leader to add it as a voter.
+	Join []string
 
 	// HeartbeatTimeout is how long a follower waits for the leader before starting an
 	// election (randomized between it and twice it).
@@ -152,9 +156,13 @@ func (c Config) withDefaults() Config {
 		c.MaxPool = DefaultMaxPool
 	}
 	if c.Bootstrap == BootstrapAuto {
-		c.Bootstrap = BootstrapSingle
-		if len(c.Peers) > 0 {
+		switch {
+		case len(c.Peers) > 0:
 			c.Bootstrap = BootstrapPeers
+		case len(c.Join) > 0:
+			c.Bootstrap = BootstrapNone
+		default:
+			c.Bootstrap = BootstrapSingle
 		}
 	}
 	return c
@@ -182,6 +190,14 @@ func (c *Config) validate() error {
 	if c.ElectionTimeout < c.HeartbeatTimeout {
 		errs = append(errs, fmt.Errorf("ElectionTimeout (%s) must be at least HeartbeatTimeout (%s)",
 			c.ElectionTimeout, c.HeartbeatTimeout))
+	}
+	if len(c.Join) > 0 && c.Bootstrap != BootstrapNone {
+		errs = append(errs, fmt.Errorf("Join is set but Bootstrap is %q: a node either bootstraps a group or joins one", c.Bootstrap))
+	}
+	for _, a := range c.Join {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			errs = append(errs, fmt.Errorf("Join address %q is not host:port", a))
+		}
 	}
 	switch c.Bootstrap {
 	case BootstrapSingle, BootstrapNone:

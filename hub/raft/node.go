@@ -71,6 +71,8 @@ type Node struct {
 	stream    *tlsStreamLayer
 	transport *hraft.NetworkTransport
 	store     *raftboltdb.BoltStore
+	// existing is true when the node started from raft state on disk.
+	existing bool
 
 	notifyCh chan bool
 	leader   leaderState
@@ -168,8 +170,9 @@ func New(cfg Config) (n *Node, err error) {
 	baseCtx, baseCancel := context.WithCancel(context.Background())
 	n = &Node{
 		cfg: cfg, log: logger, raft: r, fsm: fsm, stream: stream, transport: transport, store: store,
-		notifyCh: notifyCh, baseCtx: baseCtx, baseCancel: baseCancel, done: make(chan struct{}),
+		notifyCh: notifyCh, baseCtx: baseCtx, baseCancel: baseCancel, done: make(chan struct{}), existing: existing,
 	}
+	stream.serveMembership(n.serveMembership)
 	n.leader.changed = make(chan struct{})
 	n.wg.Add(1)
 	go n.watchLeadership()
@@ -365,8 +368,9 @@ func (n *Node) Propose(ctx context.Context, d journal.Decision) (Receipt, error)
 
 // Server is a member of the raft configuration.
 type Server struct {
-	ID, Address string
-	Voter       bool
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	Voter   bool   `json:"voter"`
 }
 
 // Servers returns the latest raft configuration.
@@ -383,7 +387,8 @@ func (n *Node) Servers() ([]Server, error) {
 }
 
 // AddVoter adds (or updates the address of) a voting member. Leader only. The new node
-// must run with BootstrapNone and certificates from the hub CA.
+// must run with BootstrapNone and certificates from the hub CA. Remote callers use the
+// membership API (MembershipClient, Join), which checks who may add whom.
 func (n *Node) AddVoter(ctx context.Context, id, address string) error {
 	if !n.IsLeader() {
 		return n.notLeader()

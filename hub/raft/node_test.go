@@ -378,6 +378,11 @@ func TestConfigIsValidated(t *testing.T) {
 			c.Bootstrap = BootstrapSingle
 			c.Peers = []Peer{{ID: "hub-0", Address: "127.0.0.1:1"}}
 		}, "peer list is set"},
+		"join with peers": {func(c *Config) {
+			c.Peers = []Peer{{ID: "hub-0", Address: "127.0.0.1:1"}}
+			c.Join = []string{"127.0.0.1:2"}
+		}, "either bootstraps a group or joins one"},
+		"join address": {func(c *Config) { c.Join = []string{"hub-1"} }, `Join address "hub-1" is not host:port`},
 	} {
 		cfg := base
 		tc.mod(&cfg)

@@ -64,21 +64,26 @@ func NewCA(commonName string) (*CA, error) {
 // IssuePeer returns a PEM certificate and key for the hub peer nodeID: DNS names PeerName
 // and nodeID, usable as TLS server and client, valid for a year.
 func (ca *CA) IssuePeer(nodeID string) (certPEM, keyPEM []byte, err error) {
+	return ca.issue(nodeID, []string{PeerName, nodeID},
+		[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth})
+}
+
+func (ca *CA) issue(name string, dnsNames []string, usages []x509.ExtKeyUsage) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err
 	}
 	now := time.Now().Add(-time.Hour)
 	der, _, err := createCert(&x509.Certificate{
-		Subject:     pkix.Name{CommonName: nodeID},
-		DNSNames:    []string{PeerName, nodeID},
+		Subject:     pkix.Name{CommonName: name},
+		DNSNames:    dnsNames,
 		NotBefore:   now,
 		NotAfter:    now.Add(365 * 24 * time.Hour),
 		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		ExtKeyUsage: usages,
 	}, ca.Cert, key, ca.Key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("peer certificate for %s: %w", nodeID, err)
+		return nil, nil, fmt.Errorf("certificate for %s: %w", name, err)
 	}
 	keyDER, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
@@ -86,6 +91,12 @@ func (ca *CA) IssuePeer(nodeID string) (certPEM, keyPEM []byte, err error) {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), nil
+}
+
+// IssueAdmin returns a PEM certificate and key for an operator named name: DNS name
+// AdminName, client use only. It may change the raft membership but never speak raft.
+func (ca *CA) IssueAdmin(name string) (certPEM, keyPEM []byte, err error) {
+	return ca.issue(name, []string{AdminName}, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth})
 }
 
 // PeerTLS issues a certificate for nodeID and returns the node's TLS material.

@@ -29,6 +29,15 @@ import (
 // it too, so a certificate the hub CA signed for another purpose cannot join the group.
 const PeerName = "raft.hub.flotilla.dev"
 
+// AdminName is the DNS name of an operator's certificate: the hub CA signed it to manage the
+// raft membership (flotilla-hub raft add-voter, remove-peer), not to be a peer, so it is
+// refused on the raft protocol itself. See CA.IssueAdmin.
+const AdminName = "admin.raft.hub.flotilla.dev"
+
+// MembershipProtocol is the ALPN protocol of the membership API, which every replica serves on
+// its raft listener: a client that negotiates it talks to the membership handler, not raft.
+const MembershipProtocol = "flotilla-raft-membership/1"
+
 // PeerTLS is what a node needs for mutual TLS with its peers: the hub CA and its own
 // certificate. Both sides of every connection verify the other against the CA.
 type PeerTLS struct {
@@ -91,7 +100,8 @@ func (p *PeerTLS) validate() error {
 }
 
 // ServerConfig is the listener side: TLS 1.3, a client certificate is required, must chain
-// to the hub CA and must name the peer name.
+// to the hub CA and must name the peer name; a membership client (ALPN MembershipProtocol)
+// may instead present an operator's certificate, naming AdminName.
 func (p *PeerTLS) ServerConfig() *tls.Config {
 	name := p.serverName()
 	return &tls.Config{
@@ -99,16 +109,34 @@ func (p *PeerTLS) ServerConfig() *tls.Config {
 		Certificates: []tls.Certificate{p.Certificate},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    p.CAs,
+		// Raft peers offer no protocol; only membership clients negotiate this one.
+		NextProtos: []string{MembershipProtocol},
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			if len(cs.PeerCertificates) == 0 {
 				return errors.New("no client certificate")
 			}
-			if err := cs.PeerCertificates[0].VerifyHostname(name); err != nil {
+			cert := cs.PeerCertificates[0]
+			err := cert.VerifyHostname(name)
+			if err != nil && cs.NegotiatedProtocol == MembershipProtocol {
+				if cert.VerifyHostname(AdminName) == nil {
+					return nil
+				}
+				return fmt.Errorf("client certificate is neither a hub peer nor a hub admin certificate: %w", err)
+			}
+			if err != nil {
 				return fmt.Errorf("client certificate is not a hub peer certificate: %w", err)
 			}
 			return nil
 		},
 	}
+}
+
+// MembershipClientConfig is the dialing side of the membership API: like ClientConfig, the
+// server must be a hub peer, and the client offers MembershipProtocol.
+func (p *PeerTLS) MembershipClientConfig() *tls.Config {
+	c := p.ClientConfig()
+	c.NextProtos = []string{MembershipProtocol}
+	return c
 }
 
 // ClientConfig is the dialing side: TLS 1.3, the server must chain to the hub CA and carry

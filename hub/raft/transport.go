@@ -20,7 +20,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -33,6 +32,10 @@ import (
 // tlsStreamLayer is a raft.StreamLayer over TCP with mutual TLS 1.3. A connection whose
 // peer has no certificate, or one that does not chain to the hub CA, never carries a raft
 // RPC: the handshake fails before the transport reads its first byte.
+//
+// The listener is shared with the membership API: a client that negotiates the ALPN
+// protocol MembershipProtocol is handed to the membership handler instead of raft, so a
+// replica's membership address is its raft address.
 type tlsStreamLayer struct {
 	ln               net.Listener
 	advertise        net.Addr
@@ -43,6 +46,12 @@ type tlsStreamLayer struct {
 	// handshakeFailures counts refused handshakes, both directions.
 	handshakeFailures atomic.Uint64
 
+	// raftConns carries handshaken raft connections from route to Accept.
+	raftConns chan net.Conn
+	// membership serves a membership connection; nil until the node is built.
+	membership atomic.Pointer[func(*tls.Conn)]
+	closing    chan struct{}
+
 	mu     sync.Mutex
 	closed bool
 	conns  map[*trackedConn]struct{}
@@ -52,22 +61,83 @@ var _ hraft.StreamLayer = (*tlsStreamLayer)(nil)
 
 func newTLSStreamLayer(ln net.Listener, advertise net.Addr, peer *PeerTLS, handshakeTimeout time.Duration,
 	log logr.Logger) *tlsStreamLayer {
-	return &tlsStreamLayer{
+	s := &tlsStreamLayer{
 		ln: ln, advertise: advertise, server: peer.ServerConfig(), client: peer.ClientConfig(),
 		handshakeTimeout: handshakeTimeout, log: log, conns: map[*trackedConn]struct{}{},
+		raftConns: make(chan net.Conn), closing: make(chan struct{}),
+	}
+	go s.acceptLoop()
+	return s
+}
+
+// serveMembership sets the handler of membership connections.
+func (s *tlsStreamLayer) serveMembership(h func(*tls.Conn)) { s.membership.Store(&h) }
+
+// acceptLoop accepts every inbound connection and routes it in a goroutine of its own, so a
+// slow or hostile client never stalls the others; it ends when the listener is closed.
+func (s *tlsStreamLayer) acceptLoop() {
+	var delay time.Duration
+	for {
+		raw, err := s.ln.Accept()
+		if err != nil {
+			select {
+			case <-s.closing:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// A temporary failure (out of file descriptors): back off as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Info("raft listener: accept failed; retrying", "error", err.Error(), "in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		go s.route(raw)
 	}
 }
 
-// Accept returns the next inbound connection. The TLS handshake runs, bounded by the
-// handshake timeout, on the connection's first read or write, in the transport's
-// per-connection goroutine, so a slow or hostile client never stalls the accept loop.
-func (s *tlsStreamLayer) Accept() (net.Conn, error) {
-	raw, err := s.ln.Accept()
+// route completes the server side of the handshake, bounded by the handshake timeout, then
+// hands the connection to raft or, for the membership protocol, to the membership handler.
+func (s *tlsStreamLayer) route(raw net.Conn) {
+	c := tls.Server(raw, s.server)
+	ctx, cancel := context.WithTimeout(context.Background(), s.handshakeTimeout)
+	err := c.HandshakeContext(ctx)
+	cancel()
 	if err != nil {
-		return nil, err
+		s.handshakeFailed(raw.RemoteAddr().String(), err)
+		_ = c.Close()
+		return
 	}
-	c := &serverConn{Conn: tls.Server(raw, s.server), layer: s}
-	return s.track(c)
+	t, err := s.track(c)
+	if err != nil {
+		return
+	}
+	if c.ConnectionState().NegotiatedProtocol == MembershipProtocol {
+		defer func() { _ = t.Close() }()
+		// Until the node is built there is no handler: closing makes the client retry.
+		if h := s.membership.Load(); h != nil {
+			(*h)(c)
+		}
+		return
+	}
+	select {
+	case s.raftConns <- t:
+	case <-s.closing:
+		_ = t.Close()
+	}
+}
+
+// Accept returns the next inbound raft connection, its handshake done.
+func (s *tlsStreamLayer) Accept() (net.Conn, error) {
+	select {
+	case c := <-s.raftConns:
+		return c, nil
+	case <-s.closing:
+		return nil, net.ErrClosed
+	}
 }
 
 // Dial connects to a peer and completes the handshake before returning, so a peer with a
@@ -90,6 +160,9 @@ func (s *tlsStreamLayer) Dial(address hraft.ServerAddress, timeout time.Duration
 // Close stops listening and closes every open connection, as if the node had died.
 func (s *tlsStreamLayer) Close() error {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.closing)
+	}
 	s.closed = true
 	conns := s.conns
 	s.conns = map[*trackedConn]struct{}{}
@@ -135,39 +208,4 @@ func (t *trackedConn) Close() error {
 		t.layer.mu.Unlock()
 	})
 	return t.Conn.Close()
-}
-
-// serverConn runs the server side of the handshake once, with a deadline, before the
-// first read or write.
-type serverConn struct {
-	*tls.Conn
-	layer *tlsStreamLayer
-	once  sync.Once
-	err   error
-}
-
-func (c *serverConn) handshake() error {
-	c.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), c.layer.handshakeTimeout)
-		defer cancel()
-		if err := c.HandshakeContext(ctx); err != nil {
-			c.err = fmt.Errorf("TLS handshake: %w", err)
-			c.layer.handshakeFailed(c.RemoteAddr().String(), err)
-		}
-	})
-	return c.err
-}
-
-func (c *serverConn) Read(b []byte) (int, error) {
-	if err := c.handshake(); err != nil {
-		return 0, err
-	}
-	return c.Conn.Read(b)
-}
-
-func (c *serverConn) Write(b []byte) (int, error) {
-	if err := c.handshake(); err != nil {
-		return 0, err
-	}
-	return c.Conn.Write(b)
 }
