@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 
 	"github.com/go-logr/logr"
@@ -32,6 +33,7 @@ const (
 	keyRaftAdvertise   = "raft-advertise-address"
 	keyRaftDataDir     = "raft-data-dir"
 	keyRaftPeers       = "raft-peers"
+	keyRaftJoin        = "raft-join"
 	keyRaftTLSCA       = "raft-tls-ca"
 	keyRaftTLSCert     = "raft-tls-cert"
 	keyRaftTLSKey      = "raft-tls-key"
@@ -42,12 +44,22 @@ const (
 )
 
 func main() {
-	settings := []config.Setting{
+	settings := hubSettings()
+	root := cli.NewDaemon("flotilla-hub", "Flotilla's hub: fleet-wide waves and gates", settings, run)
+	root.AddCommand(newRaftCommand(settings))
+	cli.Execute(root)
+}
+
+// hubSettings are the hub's settings; the raft subcommands take them too, so that they read
+// the same settings file.
+func hubSettings() []config.Setting {
+	return []config.Setting{
 		{Key: keyRaftID, Default: "hub-0", Usage: "this replica's raft server ID; stable across restarts and unique in the raft group"},
 		{Key: keyRaftBind, Default: "127.0.0.1:7420", Usage: "host:port the raft transport (mutual TLS) listens on", Check: hostPort},
 		{Key: keyRaftAdvertise, Usage: "host:port peers reach this replica at; empty means raft-bind-address"},
 		{Key: keyRaftDataDir, Default: "data/raft", Usage: "folder of the raft log, stable store and snapshots; keep it across restarts"},
-		{Key: keyRaftPeers, Kind: config.StringList, Usage: "static raft group as id=host:port entries, this replica included; empty bootstraps a single-replica group"},
+		{Key: keyRaftPeers, Kind: config.StringList, Usage: "static raft group as id=host:port entries that the replicas it lists bootstrap (with empty data dirs); empty, and without raft-join, bootstraps a single-replica group"},
+		{Key: keyRaftJoin, Kind: config.StringList, Check: hostPorts, Usage: "raft addresses (host:port) of replicas of a running group: a replica that raft-peers does not list, with an empty raft-data-dir, asks the group's leader to add it as a voter, retrying until it is added; its certificate must name its raft-id. Ignored once the replica has raft state, and by a replica raft-peers lists, whose raft-join may only name raft-peers addresses"},
 		{Key: keyRaftTLSCA, Usage: "PEM file of the hub CA that signs every peer certificate"},
 		{Key: keyRaftTLSCert, Usage: "PEM file of this replica's peer certificate, signed by the hub CA, with DNS names raft.hub.flotilla.dev and the raft-id"},
 		{Key: keyRaftTLSKey, Usage: "PEM file of this replica's peer key"},
@@ -56,7 +68,16 @@ func main() {
 		{Key: keyHubAPI, Default: "127.0.0.1:7421", Usage: "host:port of the read-only hub API (raft status, journal history; JSON, no authentication), answered by every replica; keep it on loopback unless something in front authenticates; 0 turns it off", Check: hostPortOrZero},
 		{Key: keyProbeInterval, Kind: config.Duration, Default: "10s", Usage: "how often each member's API server is probed for MemberCluster health (the heartbeat that finds a member cut off: its clusters then count as Unknown)"},
 	}
-	cli.Execute(cli.NewDaemon("flotilla-hub", "Flotilla's hub: fleet-wide waves and gates", settings, run))
+}
+
+func hostPorts(v any) error {
+	l, _ := v.([]string)
+	for _, a := range l {
+		if err := hostPort(a); err != nil {
+			return fmt.Errorf("%q: %w", a, err)
+		}
+	}
+	return nil
 }
 
 func hostPort(v any) error {
@@ -104,6 +125,16 @@ func run(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	// A fresh replica with raft-join asks to be added while the rest of the hub starts; a
+	// refusal for good (its certificate does not name it) stops the hub.
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		if err := node.Join(ctx); err != nil && ctx.Err() == nil {
+			return fmt.Errorf("%s: %w", keyRaftJoin, err)
+		}
+		return nil
+	})); err != nil {
+		return err
+	}
 	if err := replica.Setup(ctx, mgr, node, replica.Options{MemberNamespace: memberNS,
 		ProbeInterval: cfg.Duration(keyProbeInterval)}); err != nil {
 		return err
@@ -117,35 +148,81 @@ func run(ctx context.Context, cfg *config.Config) error {
 
 // startRaft starts this replica's raft node from the settings.
 func startRaft(cfg *config.Config, log logr.Logger) (*raft.Node, error) {
+	rc, err := raftConfig(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return raft.New(rc)
+}
+
+// raftConfig turns the settings into the node's config, refusing contradictory ones with an
+// error that names them.
+func raftConfig(cfg *config.Config, log logr.Logger) (raft.Config, error) {
 	id := cfg.String(keyRaftID)
 	var peers []raft.Peer
 	for _, p := range cfg.Strings(keyRaftPeers) {
 		pid, addr, ok := strings.Cut(p, "=")
 		if !ok || pid == "" || addr == "" {
-			return nil, fmt.Errorf("%s: %q is not id=host:port", keyRaftPeers, p)
+			return raft.Config{}, fmt.Errorf("%s: %q is not id=host:port", keyRaftPeers, p)
 		}
 		peers = append(peers, raft.Peer{ID: pid, Address: addr})
 	}
+	peers, join, err := membership(id, peers, cfg.Strings(keyRaftJoin))
+	if err != nil {
+		return raft.Config{}, err
+	}
 	var tls *raft.PeerTLS
-	var err error
 	switch {
 	case cfg.Bool(keyRaftDevTLS):
+		if len(join) > 0 {
+			return raft.Config{}, fmt.Errorf("%s issues a throwaway CA that no running group trusts: to use %s, give %s, %s and %s",
+				keyRaftDevTLS, keyRaftJoin, keyRaftTLSCA, keyRaftTLSCert, keyRaftTLSKey)
+		}
 		if tls, err = devTLS(cfg, id, peers); err != nil {
-			return nil, err
+			return raft.Config{}, err
 		}
 		log.Info("raft: using a throwaway CA and certificate (raft-dev-ephemeral-tls); never in production")
 	default:
-		ca, cert, key := cfg.String(keyRaftTLSCA), cfg.String(keyRaftTLSCert), cfg.String(keyRaftTLSKey)
-		if ca == "" || cert == "" || key == "" {
-			return nil, fmt.Errorf("raft peers talk mutual TLS only: set %s, %s and %s (or, for one replica on loopback in development, %s)",
-				keyRaftTLSCA, keyRaftTLSCert, keyRaftTLSKey, keyRaftDevTLS)
-		}
-		if tls, err = raft.LoadPeerTLS(ca, cert, key); err != nil {
-			return nil, err
+		if tls, err = loadTLS(cfg); err != nil {
+			return raft.Config{}, err
 		}
 	}
-	return raft.New(raft.Config{ID: id, DataDir: cfg.String(keyRaftDataDir), BindAddr: cfg.String(keyRaftBind),
-		AdvertiseAddr: cfg.String(keyRaftAdvertise), TLS: tls, Peers: peers, Logger: log.WithName("raft")})
+	return raft.Config{ID: id, DataDir: cfg.String(keyRaftDataDir), BindAddr: cfg.String(keyRaftBind),
+		AdvertiseAddr: cfg.String(keyRaftAdvertise), TLS: tls, Peers: peers, Join: join, Logger: log.WithName("raft")}, nil
+}
+
+// membership decides between bootstrapping and joining. A replica raft-peers lists
+// bootstraps that group (raft-join may then only repeat its addresses, as the chart, which
+// gives every replica the same settings, does); one it does not list joins through raft-join.
+func membership(id string, peers []raft.Peer, join []string) ([]raft.Peer, []string, error) {
+	if len(peers) == 0 {
+		return nil, join, nil
+	}
+	listed := slices.ContainsFunc(peers, func(p raft.Peer) bool { return p.ID == id })
+	if !listed {
+		if len(join) == 0 {
+			return nil, nil, fmt.Errorf("%s does not list this replica (%s=%s): add it there to bootstrap with the group, or set %s to join the running group",
+				keyRaftPeers, keyRaftID, id, keyRaftJoin)
+		}
+		return nil, join, nil
+	}
+	for _, a := range join {
+		if !slices.ContainsFunc(peers, func(p raft.Peer) bool { return p.Address == a }) {
+			return nil, nil, fmt.Errorf("%s names %s, which is not in %s; %s lists this replica (%s=%s), so it bootstraps that group and cannot also join another: drop %s, or drop this replica from %s",
+				keyRaftJoin, a, keyRaftPeers, keyRaftPeers, keyRaftID, id, keyRaftJoin, keyRaftPeers)
+		}
+	}
+	return peers, nil, nil
+}
+
+// loadTLS reads the hub CA, certificate and key the raft-tls-* settings name.
+func loadTLS(cfg *config.Config) (*raft.PeerTLS, error) {
+	ca, cert, key := cfg.String(keyRaftTLSCA), cfg.String(keyRaftTLSCert), cfg.String(keyRaftTLSKey)
+	if ca == "" || cert == "" || key == "" {
+		return nil, fmt.Errorf("raft peers talk mutual TLS only: set %s, %s and %s (or, for one replica on loopback in development, %s)",
+			keyRaftTLSCA, keyRaftTLSCert, keyRaftTLSKey, keyRaftDevTLS)
+	}
+	return raft.LoadPeerTLS(ca, cert, key)
 }
 
 // devTLS issues a throwaway CA and peer certificate, for a single replica on loopback only.
