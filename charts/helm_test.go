@@ -40,6 +40,16 @@ const (
 // folders are the test's own, so nothing of the user's helm setup is read or written.
 func helm(t testing.TB, args ...string) string {
 	t.Helper()
+	out, err := helmRun(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// helmRun is helm that returns its failure, with what it printed, instead of failing the test.
+func helmRun(t testing.TB, args ...string) (string, error) {
+	t.Helper()
 	bin := repoPath(t, "bin/helm")
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("helm is not built (run `make helm`): %v", err)
@@ -51,9 +61,9 @@ func helm(t testing.TB, args ...string) string {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("helm %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+		return stdout.String(), fmt.Errorf("helm %s: %w\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
-	return stdout.String()
+	return stdout.String(), nil
 }
 
 // chartPath is the folder of a chart.

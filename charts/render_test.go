@@ -131,7 +131,7 @@ func TestHubChartRendersWithDefaults(t *testing.T) {
 	if *sts.Spec.Replicas != 3 || sts.Spec.ServiceName != "flotilla-hub-raft" || len(sts.Spec.VolumeClaimTemplates) != 1 {
 		t.Errorf("StatefulSet: %d replicas, serviceName %q, %d claim templates", *sts.Spec.Replicas, sts.Spec.ServiceName, len(sts.Spec.VolumeClaimTemplates))
 	}
-	checkRaft(t, objs, sts, cfg, "flotilla-hub", 3, 7420, "flotilla-hub-raft-tls")
+	checkRaft(t, objs, sts, cfg, "flotilla-hub", 3, 3, 7420, "flotilla-hub-raft-tls")
 	if cfg["member-namespace"] != systemNamespace {
 		t.Errorf("member-namespace %v, want the release namespace", cfg["member-namespace"])
 	}
@@ -162,7 +162,7 @@ func TestHubChartRendersWithValues(t *testing.T) {
 	pod := sts.Spec.Template.Spec
 	cfg := settings(t, objs, pod, "/etc/flotilla/config")
 	checkPod(t, pod, "registry.example.com/flotilla/hub:v9.9.9", cfg, 9090, 9091)
-	checkRaft(t, objs, sts, cfg, "fleet-hub", 5, 7500, "hub-peer-certs")
+	checkRaft(t, objs, sts, cfg, "fleet-hub", 5, 3, 7500, "hub-peer-certs")
 	if len(sts.Spec.VolumeClaimTemplates) != 0 || volume(t, pod, "data").EmptyDir == nil {
 		t.Errorf("persistence disabled: want an emptyDir for the raft data and no claim templates")
 	}
@@ -185,6 +185,45 @@ func TestHubChartRendersWithValues(t *testing.T) {
 	checkMetricsService(t, objs, "fleet-hub-metrics", 9090, sts.Spec.Selector.MatchLabels)
 }
 
+// TestHubChartScalesThroughRaftJoin checks that growing the hub changes only the
+// StatefulSet's replicas: every pod keeps the same settings (so no running replica restarts
+// and the bootstrap peer list never changes), and the new pods join through raft-join. A
+// size below the bootstrap list is refused with a message that says what to do.
+func TestHubChartScalesThroughRaftJoin(t *testing.T) {
+	values := func(body string) string {
+		f := filepath.Join(t.TempDir(), "values.yaml")
+		if err := os.WriteFile(f, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	three := render(t, hubChart, hubChart, systemNamespace)
+	seven := render(t, hubChart, hubChart, systemNamespace, values("replicas: 7\n"))
+	sts := typed[appsv1.StatefulSet](t, seven.one(t, "StatefulSet"))
+	cfg := settings(t, seven, sts.Spec.Template.Spec, "/etc/flotilla/config")
+	checkRaft(t, seven, sts, cfg, "flotilla-hub", 7, 3, 7420, "flotilla-hub-raft-tls")
+	before := typed[corev1.ConfigMap](t, three.one(t, "ConfigMap")).Data["config.yaml"]
+	if after := typed[corev1.ConfigMap](t, seven.one(t, "ConfigMap")).Data["config.yaml"]; after != before {
+		t.Errorf("scaling from 3 to 7 changed the settings:\n%s\nbecame\n%s", before, after)
+	}
+	checksum := func(objs rendered) string {
+		return typed[appsv1.StatefulSet](t, objs.one(t, "StatefulSet")).Spec.Template.Annotations["checksum/config"]
+	}
+	if checksum(three) != checksum(seven) {
+		t.Errorf("scaling from 3 to 7 changed the pod template's config checksum: every replica would restart")
+	}
+	single := render(t, hubChart, hubChart, systemNamespace, values("replicas: 1\nraft:\n  bootstrapReplicas: 1\n"))
+	sts = typed[appsv1.StatefulSet](t, single.one(t, "StatefulSet"))
+	checkRaft(t, single, sts, settings(t, single, sts.Spec.Template.Spec, "/etc/flotilla/config"), "flotilla-hub", 1, 1, 7420,
+		"flotilla-hub-raft-tls")
+
+	out, err := helmRun(t, "template", hubChart, chartPath(t, hubChart), "--namespace", systemNamespace,
+		"--values", values("replicas: 2\n"))
+	if err == nil || !strings.Contains(err.Error(), "replicas (2) is less than raft.bootstrapReplicas (3)") {
+		t.Fatalf("replicas below the bootstrap list: want a refusal, got %v\n%s", err, out)
+	}
+}
+
 // TestChartConfigIsAcceptedByTheBinaries builds flotilla-spoke and flotilla-hub and starts
 // each with the settings file its chart renders (and, for the hub, the environment its pod
 // sets): the settings must load, so each stops only at the first thing a test machine lacks,
@@ -197,16 +236,19 @@ func TestChartConfigIsAcceptedByTheBinaries(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	// pod is the hub pod whose environment the binary gets: one of the bootstrap peer list,
+	// or one above it, which joins.
 	cases := []struct {
-		chart, values, wantErr string
+		chart, values, pod, wantErr string
 	}{
-		{spokeChart, "", "loading kubeconfig"},
-		{spokeChart, "flotilla-spoke-values.yaml", "loading kubeconfig"},
-		{hubChart, "", "reading hub CA"},
-		{hubChart, "flotilla-hub-values.yaml", "reading hub CA"},
+		{spokeChart, "", "", "loading kubeconfig"},
+		{spokeChart, "flotilla-spoke-values.yaml", "", "loading kubeconfig"},
+		{hubChart, "", "release-flotilla-hub-0", "reading hub CA"},
+		{hubChart, "flotilla-hub-values.yaml", "fleet-hub-0", "reading hub CA"},
+		{hubChart, "flotilla-hub-values.yaml", "fleet-hub-4", "reading hub CA"},
 	}
 	for _, tc := range cases {
-		t.Run(tc.chart+"/"+tc.values, func(t *testing.T) {
+		t.Run(tc.chart+"/"+tc.values+"/"+tc.pod, func(t *testing.T) {
 			var files []string
 			if tc.values != "" {
 				files = append(files, testdata(t, tc.values))
@@ -223,9 +265,9 @@ func TestChartConfigIsAcceptedByTheBinaries(t *testing.T) {
 				for _, e := range typed[appsv1.StatefulSet](t, sts).Spec.Template.Spec.Containers[0].Env {
 					v := e.Value
 					if e.ValueFrom != nil {
-						v = "release-0" // metadata.name of the first pod
+						v = tc.pod // metadata.name
 					}
-					cmd.Env = append(cmd.Env, e.Name+"="+strings.ReplaceAll(v, "$(FLOTILLA_RAFT_ID)", "release-0"))
+					cmd.Env = append(cmd.Env, e.Name+"="+strings.ReplaceAll(v, "$(FLOTILLA_RAFT_ID)", tc.pod))
 				}
 			}
 			out, err := cmd.CombinedOutput()
@@ -352,10 +394,11 @@ func checkPod(t testing.TB, pod corev1.PodSpec, image string, cfg map[string]any
 	}
 }
 
-// checkRaft checks the raft layout of a hub StatefulSet: one static peer per replica at its
-// stable name behind the headless Service, the replica's id and advertised address from its
-// pod name, and the TLS Secret mounted where the settings point.
-func checkRaft(t testing.TB, objs rendered, sts *appsv1.StatefulSet, cfg map[string]any, fullname string, replicas int, port int32, secret string) {
+// checkRaft checks the raft layout of a hub StatefulSet: one static peer per bootstrap
+// replica at its stable name behind the headless Service, the same addresses to join through
+// for the replicas above them, the replica's id and advertised address from its pod name,
+// and the TLS Secret mounted where the settings point.
+func checkRaft(t testing.TB, objs rendered, sts *appsv1.StatefulSet, cfg map[string]any, fullname string, replicas, bootstrap int, port int32, secret string) {
 	t.Helper()
 	if int(*sts.Spec.Replicas) != replicas {
 		t.Errorf("replicas %d, want %d", *sts.Spec.Replicas, replicas)
@@ -366,14 +409,18 @@ func checkRaft(t testing.TB, objs rendered, sts *appsv1.StatefulSet, cfg map[str
 		t.Errorf("raft Service must be headless, publish unready peers and serve port %d: %+v", port, svc.Spec)
 	}
 	peers, _ := cfg["raft-peers"].([]any)
-	if len(peers) != replicas {
-		t.Fatalf("raft-peers %v, want %d peers", cfg["raft-peers"], replicas)
+	join, _ := cfg["raft-join"].([]any)
+	if len(peers) != bootstrap || len(join) != bootstrap {
+		t.Fatalf("raft-peers %v and raft-join %v, want %d of each", cfg["raft-peers"], cfg["raft-join"], bootstrap)
 	}
 	for i, p := range peers {
 		id := fullname + "-" + itoa(int32(i))
-		want := id + "=" + id + "." + svc.Name + "." + systemNamespace + ".svc:" + itoa(port)
-		if p != want {
-			t.Errorf("raft-peers[%d] %v, want %s", i, p, want)
+		addr := id + "." + svc.Name + "." + systemNamespace + ".svc:" + itoa(port)
+		if p != id+"="+addr {
+			t.Errorf("raft-peers[%d] %v, want %s", i, p, id+"="+addr)
+		}
+		if join[i] != addr {
+			t.Errorf("raft-join[%d] %v, want %s", i, join[i], addr)
 		}
 	}
 	if cfg["raft-bind-address"] != "0.0.0.0:"+itoa(port) {

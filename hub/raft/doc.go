@@ -25,6 +25,14 @@ limitations under the License.
 // hub CA, and the certificate must carry the DNS name PeerName (see CA.IssuePeer); a peer
 // without one never gets a raft RPC through, so it cannot vote, read or write the journal.
 //
+// Membership: a node with Bootstrap none and Join set asks the running group, through any
+// replica, to add it as a voter (Node.Join). Every node serves the membership API on its raft
+// listener to clients that negotiate the ALPN protocol MembershipProtocol (MembershipClient):
+// list the servers, add a voter, remove a server. The client certificate must chain to the
+// hub CA and carry PeerName or AdminName; a voter is added only under an ID its certificate
+// names, or by an operator's AdminName certificate, which in turn cannot speak raft. A
+// follower refuses a change with the leader's address, where the client asks again.
+//
 // Timeouts default to DefaultHeartbeatTimeout, DefaultElectionTimeout and
 // DefaultLeaderLeaseTimeout (500ms, 500ms, 250ms): a new leader within about 1.3 s of the
 // old one's death on a LAN, and an isolated leader steps down about 250ms after it lost

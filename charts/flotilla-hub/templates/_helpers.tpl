@@ -87,13 +87,25 @@ owns. raft-id and raft-advertise-address differ per replica and come from the en
 {{- if lt $replicas 1 }}
 {{- fail "replicas must be 1 or more" }}
 {{- end }}
-{{- if gt $replicas 1 }}
+{{- $bootstrap := int .Values.raft.bootstrapReplicas }}
+{{- if lt $bootstrap 1 }}
+{{- fail "raft.bootstrapReplicas must be 1 or more" }}
+{{- end }}
+{{- if lt $replicas $bootstrap }}
+{{- fail (printf "replicas (%d) is less than raft.bootstrapReplicas (%d): set raft.bootstrapReplicas to the number of replicas the raft group was installed with (1 for a single replica) and keep it; to scale below it, remove the peers first (flotilla-hub raft remove-peer) and lower both" $replicas $bootstrap) }}
+{{- end }}
+{{- /* The first bootstrapReplicas pods bootstrap the group from raft-peers; every other pod
+joins it through raft-join. Both lists are the same for every pod, and stay the same when
+replicas changes, so scaling restarts no running replica. */}}
 {{- $peers := list }}
-{{- range $i := until $replicas }}
+{{- $join := list }}
+{{- range $i := until $bootstrap }}
 {{- $id := printf "%s-%d" (include "flotilla-hub.fullname" $) $i }}
-{{- $peers = append $peers (printf "%s=%s.%s.%s.svc:%d" $id $id (include "flotilla-hub.raftService" $) $.Release.Namespace (int $.Values.raft.port)) }}
+{{- $addr := printf "%s.%s.%s.svc:%d" $id (include "flotilla-hub.raftService" $) $.Release.Namespace (int $.Values.raft.port) }}
+{{- $peers = append $peers (printf "%s=%s" $id $addr) }}
+{{- $join = append $join $addr }}
 {{- end }}
 {{- $_ := set $cfg "raft-peers" $peers }}
-{{- end }}
+{{- $_ := set $cfg "raft-join" $join }}
 {{- toYaml $cfg }}
 {{- end }}
