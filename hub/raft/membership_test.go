@@ -85,24 +85,43 @@ func followers(c *testCluster, leader *Node) []*Node {
 	return out
 }
 
-func TestJoinedVoterReceivesTheJournalWinsAnElectionAndRemovalShrinksTheGroup(t *testing.T) {
+// startGroup starts hub-0, hub-1 and hub-2 from a static peer list and commits decisions
+// decisions on every one of them.
+func startGroup(t *testing.T, decisions int) (*testCluster, *Node) {
+	t.Helper()
 	c := newTestCluster(t)
 	c.startStatic("hub-0", "hub-1", "hub-2")
 	leader := c.waitLeader(electionBound)
-	proposeN(t, leader, 0, 5)
-	c.waitApplied(5)
+	if decisions > 0 {
+		proposeN(t, leader, 0, decisions)
+		c.waitApplied(decisions)
+	}
+	return c, leader
+}
+
+// startJoiner starts a fresh node id with Join set to addrs and waits for Join to add it.
+func (c *testCluster) startJoiner(t *testing.T, id string, addrs ...string) *Node {
+	t.Helper()
+	cfg := c.config(id, nil)
+	cfg.Join = addrs
+	n := c.start(cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*replicaBound)
+	defer cancel()
+	if err := n.Join(ctx); err != nil {
+		t.Fatalf("%s Join: %v", id, err)
+	}
+	return n
+}
+
+func TestJoinedVoterReceivesTheJournalWinsAnElectionAndRemovalShrinksTheGroup(t *testing.T) {
+	c, leader := startGroup(t, 5)
 	fs := followers(c, leader)
 
 	// hub-3 starts with an empty data dir and the addresses of a follower first, then the
 	// leader: the follower sends it on to the leader.
-	cfg := c.config("hub-3", nil)
-	cfg.Join = []string{c.addrs[fs[0].ID()], c.addrs[leader.ID()]}
-	joiner := c.start(cfg)
+	joiner := c.startJoiner(t, "hub-3", c.addrs[fs[0].ID()], c.addrs[leader.ID()])
 	ctx, cancel := context.WithTimeout(context.Background(), 2*replicaBound)
 	defer cancel()
-	if err := joiner.Join(ctx); err != nil {
-		t.Fatalf("Join: %v", err)
-	}
 	servers := waitServers(t, leader, "hub-0", "hub-1", "hub-2", "hub-3")
 	if i := slices.IndexFunc(servers, func(s Server) bool { return s.ID == "hub-3" }); servers[i].Address != joiner.Addr() {
 		t.Fatalf("hub-3 was added at %s, it listens at %s", servers[i].Address, joiner.Addr())
@@ -156,25 +175,14 @@ func TestJoinedVoterReceivesTheJournalWinsAnElectionAndRemovalShrinksTheGroup(t 
 }
 
 func TestJoinRefusesANodeWithoutACertificateForItsID(t *testing.T) {
-	c := newTestCluster(t)
-	c.startStatic("hub-0", "hub-1", "hub-2")
-	leader := c.waitLeader(electionBound)
-	proposeN(t, leader, 0, 3)
-	c.waitApplied(3)
+	c, leader := startGroup(t, 3)
 	refusedBefore := totalHandshakeFailures(c)
 	var addrs []string
 	for _, id := range []string{"hub-0", "hub-1", "hub-2"} {
 		addrs = append(addrs, c.addrs[id])
 	}
 
-	foreign, err := NewCA("mallory-ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	foreignTLS, err := foreign.PeerTLS("hub-x")
-	if err != nil {
-		t.Fatal(err)
-	}
+	foreignTLS := foreignPeerTLS(t, "hub-x")
 	// A certificate from the hub CA, for another replica than the one it claims to be.
 	otherTLS, err := c.ca.PeerTLS("hub-0")
 	if err != nil {
@@ -234,9 +242,7 @@ func TestJoinRefusesANodeWithoutACertificateForItsID(t *testing.T) {
 }
 
 func TestMembershipAPIFollowersNameTheLeaderAndCertificatesLimitWhatAClientMayDo(t *testing.T) {
-	c := newTestCluster(t)
-	c.startStatic("hub-0", "hub-1", "hub-2")
-	leader := c.waitLeader(electionBound)
+	c, leader := startGroup(t, 0)
 	follower := followers(c, leader)[0]
 	admin := &MembershipClient{TLS: adminTLS(t, c.ca)}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*replicaBound)
@@ -301,4 +307,26 @@ func TestMembershipAPIFollowersNameTheLeaderAndCertificatesLimitWhatAClientMayDo
 	waitServers(t, follower, "hub-0", "hub-1", "hub-2")
 	proposeN(t, leader, 2, 2)
 	c.waitApplied(4)
+}
+
+func TestJoinIsIgnoredOnceTheNodeHasRaftState(t *testing.T) {
+	c, leader := startGroup(t, 0)
+	c.startJoiner(t, "hub-3", c.addrs[leader.ID()])
+	proposeN(t, leader, 0, 2)
+	c.waitApplied(2)
+
+	// Restarted from its data dir with a join address where nothing listens, it does not ask
+	// at all (an expired context would make any attempt fail) and carries on as a voter.
+	c.kill("hub-3")
+	cfg := c.config("hub-3", nil)
+	cfg.Join = []string{"127.0.0.1:1"}
+	joiner := c.start(cfg)
+	expired, cancelExpired := context.WithCancel(context.Background())
+	cancelExpired()
+	if err := joiner.Join(expired); err != nil {
+		t.Fatalf("Join with raft state: %v", err)
+	}
+	proposeN(t, leader, 2, 2)
+	c.waitApplied(4)
+	waitServers(t, joiner, "hub-0", "hub-1", "hub-2", "hub-3")
 }

@@ -68,6 +68,20 @@ func selfSigned(t *testing.T) tls.Certificate {
 	return cert
 }
 
+// foreignPeerTLS returns a proper-looking peer certificate for id, from another CA than the hub's.
+func foreignPeerTLS(t *testing.T, id string) *PeerTLS {
+	t.Helper()
+	foreign, err := NewCA("mallory-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := foreign.PeerTLS(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // notAPeer returns a client certificate the hub CA signed for something else than a peer.
 func notAPeer(t *testing.T, ca *CA) tls.Certificate {
 	t.Helper()
@@ -118,14 +132,7 @@ func TestMutualTLSRefusesClientsWithoutAHubCertificate(t *testing.T) {
 	term := leader.Term()
 	failuresBefore := leader.HandshakeFailures()
 
-	foreign, err := NewCA("mallory-ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	foreignTLS, err := foreign.PeerTLS("hub-mallory")
-	if err != nil {
-		t.Fatal(err)
-	}
+	foreignTLS := foreignPeerTLS(t, "hub-mallory")
 	// Every client trusts the hub CA, so it would accept the server; only its own
 	// certificate is wrong.
 	clients := map[string][]tls.Certificate{
@@ -176,7 +183,7 @@ func TestMutualTLSRefusesClientsWithoutAHubCertificate(t *testing.T) {
 		Entries: []*hraft.Log{{Index: last + 1, Term: term + 1, Type: hraft.LogCommand, Data: data}},
 	}
 	var resp hraft.AppendEntriesResponse
-	err = trans.AppendEntries("hub-0", hraft.ServerAddress(leader.Addr()), req, &resp)
+	err := trans.AppendEntries("hub-0", hraft.ServerAddress(leader.Addr()), req, &resp)
 	if err == nil {
 		t.Fatalf("AppendEntries with a self-signed certificate succeeded: %+v", resp)
 	}
@@ -205,14 +212,7 @@ func TestNodeWithAForeignCANeverJoins(t *testing.T) {
 
 	// The intruder believes it is a member (same static peer list plus itself) and has a
 	// proper-looking peer certificate, from the wrong CA.
-	foreign, err := NewCA("mallory-ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	foreignTLS, err := foreign.PeerTLS("hub-x")
-	if err != nil {
-		t.Fatal(err)
-	}
+	foreignTLS := foreignPeerTLS(t, "hub-x")
 	var peers []Peer
 	for _, id := range []string{"hub-0", "hub-1", "hub-2"} {
 		peers = append(peers, Peer{ID: id, Address: c.addrs[id]})
