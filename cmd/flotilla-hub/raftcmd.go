@@ -77,6 +77,10 @@ func raftClientCommand(use, short string, args cobra.PositionalArgs, settings []
 			if err := cfg.Load(cmd.Flags()); err != nil {
 				return err
 			}
+			if cfg.String(keyRaftTLSCA) == "" || cfg.String(keyRaftTLSCert) == "" || cfg.String(keyRaftTLSKey) == "" {
+				return fmt.Errorf("set %s, %s and %s: the hub CA, and a certificate it signed with its key (a replica's, or an operator's with the DNS name %s)",
+					keyRaftTLSCA, keyRaftTLSCert, keyRaftTLSKey, raft.AdminName)
+			}
 			tls, err := loadTLS(cfg)
 			if err != nil {
 				return err
