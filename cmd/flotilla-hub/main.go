@@ -13,6 +13,8 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -41,6 +43,14 @@ const (
 	keyMemberNamespace = "member-namespace"
 	keyProbeInterval   = "member-probe-interval"
 	keyHubAPI          = "hub-api-bind-address"
+	keyMemberProvider  = "member-provider"
+	keyMemberNSConfig  = "member-namespace-kubeconfig"
+)
+
+// Member providers.
+const (
+	providerKubeconfig = "kubeconfig"
+	providerNamespace  = "namespace"
 )
 
 func main() {
@@ -65,6 +75,8 @@ func hubSettings() []config.Setting {
 		{Key: keyRaftTLSKey, Usage: "PEM file of this replica's peer key"},
 		{Key: keyRaftDevTLS, Kind: config.Bool, Default: "false", Usage: "development only: issue a throwaway CA and certificate at start instead of raft-tls-*; refused unless the group is this one replica on a loopback address"},
 		{Key: keyMemberNamespace, Default: "flotilla-system", Usage: "namespace of the member kubeconfig Secrets (labelled sigs.k8s.io/multicluster-runtime-kubeconfig=true, key kubeconfig; each engages one member cluster, whose placed Rollouts the hub watches); the hub reads Secrets there only"},
+		{Key: keyMemberProvider, Default: providerKubeconfig, OneOf: []string{providerKubeconfig, providerNamespace}, Usage: "how member clusters are found: kubeconfig (one per labelled kubeconfig Secret in member-namespace) or namespace (large simulations: every namespace labelled fleet.flotilla.dev/simulated-member=true of the API server of member-namespace-kubeconfig is a member, named like the namespace)"},
+		{Key: keyMemberNSConfig, Usage: "with member-provider namespace: kubeconfig of the API server whose labelled namespaces are the members; empty means the hub's own API server"},
 		{Key: keyHubAPI, Default: "127.0.0.1:7421", Usage: "host:port of the read-only hub API (raft status, journal history; JSON, no authentication), answered by every replica; keep it on loopback unless something in front authenticates; 0 turns it off", Check: hostPortOrZero},
 		{Key: keyProbeInterval, Kind: config.Duration, Default: "10s", Usage: "how often each member's API server is probed for MemberCluster health (the heartbeat that finds a member cut off: its clusters then count as Unknown)"},
 	}
@@ -135,8 +147,14 @@ func run(ctx context.Context, cfg *config.Config) error {
 	})); err != nil {
 		return err
 	}
-	if err := replica.Setup(ctx, mgr, node, replica.Options{MemberNamespace: memberNS,
-		ProbeInterval: cfg.Duration(keyProbeInterval)}); err != nil {
+	opts := replica.Options{MemberNamespace: memberNS, ProbeInterval: cfg.Duration(keyProbeInterval)}
+	if cfg.String(keyMemberProvider) == providerNamespace {
+		if opts.NamespaceClusters, err = namespaceClusters(cfg); err != nil {
+			return err
+		}
+		log.Info("member clusters are the labelled namespaces of one API server (namespace provider)", "host", opts.NamespaceClusters.Host)
+	}
+	if err := replica.Setup(ctx, mgr, node, opts); err != nil {
 		return err
 	}
 	// Every replica reports the FleetRollouts and members it caches, leader or not.
@@ -144,6 +162,19 @@ func run(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	return mgr.Start(ctx)
+}
+
+// namespaceClusters is the API server of the namespace provider's members.
+func namespaceClusters(cfg *config.Config) (*rest.Config, error) {
+	path := cfg.String(keyMemberNSConfig)
+	if path == "" {
+		return cli.RESTConfig(cfg)
+	}
+	c, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: loading %s: %w", keyMemberNSConfig, path, err)
+	}
+	return c, nil
 }
 
 // startRaft starts this replica's raft node from the settings.

@@ -22,6 +22,7 @@ import (
 
 const (
 	keyClusterName = "cluster-name"
+	keyProvider    = "cluster-provider"
 	keyWatchNS     = "watch-namespace"
 	keyWorkers     = "rollout-workers"
 
@@ -38,6 +39,7 @@ const (
 func main() {
 	settings := []config.Setting{
 		{Key: keyClusterName, Usage: "name of this member cluster as the hub knows it; used in events and metrics"},
+		{Key: keyProvider, Default: "single", OneOf: []string{"single", "namespace"}, Usage: "single: this agent serves the one cluster it runs in; namespace (large simulations): it serves every namespace labelled fleet.flotilla.dev/simulated-member=true of its API server as a cluster of its own, with the controllers run as multicluster controllers (watch-namespace must be empty)"},
 		{Key: keyWatchNS, Usage: "namespace whose Rollouts this agent runs; empty means every namespace"},
 		{Key: keyWorkers, Kind: config.Int, Default: "8", Usage: "Rollouts reconciled at once", Check: config.Positive},
 		{Key: keyAnalysisWorkers, Kind: config.Int, Default: "8", Usage: "AnalysisRuns reconciled (measured) at once", Check: config.Positive},
@@ -68,18 +70,28 @@ func run(ctx context.Context, cfg *config.Config) error {
 		}
 		routerOpts.ALBWeights = reader
 	}
+	namespaceClusters := cfg.String(keyProvider) == "namespace"
+	if namespaceClusters && cfg.String(keyWatchNS) != "" {
+		return fmt.Errorf("%s namespace serves every labelled namespace: leave %s empty", keyProvider, keyWatchNS)
+	}
 	mgr, err := cli.NewManager(cfg, scheme, manager.Options{Cache: agent.CacheOptions(cfg.String(keyWatchNS))})
 	if err != nil {
 		return err
 	}
-	if err := agent.Setup(ctx, mgr, agent.Options{
+	opts := agent.Options{
 		RolloutWorkers:       cfg.Int(keyWorkers),
 		AnalysisWorkers:      cfg.Int(keyAnalysisWorkers),
 		ExperimentWorkers:    cfg.Int(keyExperimentWorkers),
 		CredentialsNamespace: cfg.String(keyCredentialsNS),
 		PrometheusAddress:    cfg.String(keyPrometheusAddr),
 		Routers:              routerOpts,
-	}); err != nil {
+	}
+	if namespaceClusters {
+		_, err = agent.SetupNamespaceClusters(ctx, mgr, opts)
+	} else {
+		err = agent.Setup(ctx, mgr, opts)
+	}
+	if err != nil {
 		return err
 	}
 	return mgr.Start(ctx)

@@ -47,6 +47,7 @@ import (
 
 	rolloutsv1alpha1 "github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
 	"github.com/flotilla-io/flotilla/federation"
+	"github.com/flotilla-io/flotilla/internal/nsclusters"
 )
 
 // watch is the state of one member cache's Rollout watch.
@@ -181,8 +182,13 @@ func (r *Registry) KubeconfigProvider() *kubeconfig.Provider {
 // dropped when ctx ends.
 func (r *Registry) Engage(ctx context.Context, name multicluster.ClusterName, cl cluster.Cluster) error {
 	r.mu.Lock()
-	w := r.byCache[cl.GetCache()]
-	delete(r.byCache, cl.GetCache())
+	var w *watch
+	if s, ok := cl.(interface{ SharedCache() cache.Cache }); ok {
+		w = r.byCache[s.SharedCache()] // a namespace-cluster: one watch for them all
+	} else {
+		w = r.byCache[cl.GetCache()]
+		delete(r.byCache, cl.GetCache())
+	}
 	r.mu.Unlock()
 	if w == nil {
 		w = &watch{} // a cache not built by newCache (another provider): failures are not seen
@@ -211,6 +217,9 @@ func (r *Registry) Engage(ctx context.Context, name multicluster.ClusterName, cl
 		Cache: &client.CacheOptions{Reader: cl.GetCache()}})
 	if err != nil {
 		return fmt.Errorf("client for member %s: %w", name, err)
+	}
+	if ns, ok := cl.(*nsclusters.Cluster); ok {
+		c = nsclusters.NewClient(c, ns.Namespace()) // its writes too go to its namespace
 	}
 	m := &Member{Name: string(name), Client: c, Config: wcfg, watch: w}
 	r.mu.Lock()
@@ -245,11 +254,15 @@ func (r *Registry) Engage(ctx context.Context, name multicluster.ClusterName, cl
 // (Warm), so that a restarted hub never takes a member it has not listed yet for unreachable.
 func (r *Registry) Start(ctx context.Context) error {
 	r.init()
-	list := &corev1.SecretList{}
 	want := map[multicluster.ClusterName]bool{}
-	if err := r.Secrets.List(ctx, list, client.InNamespace(r.Namespace), client.MatchingLabels{KubeconfigSecretLabel: "true"}); err == nil {
-		for i := range list.Items {
-			want[multicluster.ClusterName(list.Items[i].Name)] = true
+	if r.NamespaceClusters != nil {
+		want = r.memberNamespaces(ctx)
+	} else {
+		list := &corev1.SecretList{}
+		if err := r.Secrets.List(ctx, list, client.InNamespace(r.Namespace), client.MatchingLabels{KubeconfigSecretLabel: "true"}); err == nil {
+			for i := range list.Items {
+				want[multicluster.ClusterName(list.Items[i].Name)] = true
+			}
 		}
 	}
 	timeout := time.NewTimer(2 * r.timeout())
@@ -307,16 +320,20 @@ func (r *Registry) Warm() bool {
 // NeedLeaderElection is false: every replica keeps the member caches warm.
 func (r *Registry) NeedLeaderElection() bool { return false }
 
-// nameOf is the engaged cluster name of a watch, empty if none.
+// nameOf is the engaged cluster name of a watch, empty if none or if several share it.
 func (r *Registry) nameOf(w *watch) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	name := ""
 	for n, m := range r.engaged {
 		if m.watch == w {
-			return string(n)
+			if name != "" {
+				return "" // a watch shared by namespace-clusters: every member
+			}
+			name = string(n)
 		}
 	}
-	return ""
+	return name
 }
 
 // rolloutEvent maps a member Rollout's event to the FleetRollout that placed it.
@@ -398,9 +415,13 @@ func (r *Registry) MemberClusterSource(byCluster func(ctx context.Context, clust
 }
 
 // Setup wraps the hub's manager for multicluster-runtime with the kubeconfig provider over
-// the registry's namespace, and engages every member cluster with the registry. The manager
-// must cache the Secrets of that namespace (the provider reads them from the cache).
+// the registry's namespace (or, with NamespaceClusters, the namespace provider), and engages
+// every member cluster with the registry. The manager must cache the Secrets of that
+// namespace (the kubeconfig provider reads them from the cache).
 func (r *Registry) Setup(ctx context.Context, mgr manager.Manager) error {
+	if r.NamespaceClusters != nil {
+		return r.setupNamespaces(mgr)
+	}
 	p := r.KubeconfigProvider()
 	mcmgr, err := mcmanager.WithMultiCluster(mgr, p)
 	if err != nil {

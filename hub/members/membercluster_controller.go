@@ -125,8 +125,11 @@ func (r *Reconciler) observe(ctx context.Context, mc *fleetv1alpha1.MemberCluste
 	m, err := r.Registry.Get(ctx, mc)
 	if err != nil {
 		reason := fleetv1alpha1.ReasonUnreachable
-		if errors.Is(err, ErrKubeconfigNotFound) {
+		switch {
+		case errors.Is(err, ErrKubeconfigNotFound):
 			reason = fleetv1alpha1.ReasonKubeconfigNotFound
+		case errors.Is(err, ErrNamespaceNotFound):
+			reason = fleetv1alpha1.ReasonNamespaceNotFound
 		}
 		set(fleetv1alpha1.ConditionReachable, false, reason, err.Error())
 		set(fleetv1alpha1.ConditionAgentReady, false, reason, "the member cannot be reached")

@@ -26,7 +26,10 @@ limitations under the License.
 // directly to the member's API server, each bounded by RequestTimeout.
 //
 // A MemberCluster names its cluster with spec.kubeconfigSecretRef: the Secret's name is the
-// multicluster-runtime cluster name. A member whose cache has not synced, or whose watch fails
+// multicluster-runtime cluster name. With the namespace provider (NamespaceClusters, for large
+// simulations) the members are the namespaces of one API server labelled
+// fleet.flotilla.dev/simulated-member=true (package internal/nsclusters), and a MemberCluster's
+// cluster is the namespace of its own name; kubeconfigSecretRef is not read. A member whose cache has not synced, or whose watch fails
 // (connection refused, forbidden, ...), is not observable (Member.Observable): the hub then
 // counts it Unknown, never Healthy, until the watch lists again. Each such change, and a
 // cluster joining or leaving, enqueues every FleetRollout (and the MemberCluster controller
@@ -63,6 +66,10 @@ const KubeconfigSecretLabel = "sigs.k8s.io/multicluster-runtime-kubeconfig"
 
 // ErrKubeconfigNotFound is wrapped when the Secret or its key does not exist.
 var ErrKubeconfigNotFound = errors.New("kubeconfig not found")
+
+// ErrNamespaceNotFound is wrapped, with the namespace provider, when the MemberCluster's
+// namespace does not exist or is not labelled as a simulated member.
+var ErrNamespaceNotFound = errors.New("member namespace not found")
 
 // ErrNotEngaged is wrapped when a member's cluster is not (or no longer) engaged.
 var ErrNotEngaged = errors.New("member cluster not engaged")
@@ -109,6 +116,12 @@ type Registry struct {
 	Namespace string
 	// RESTOptions change every member's REST config (for example, wrap its transport).
 	RESTOptions []func(*rest.Config) error
+	// NamespaceClusters, when set, selects the namespace provider: the members are the
+	// labelled namespaces of this API server, each named like its namespace, instead of the
+	// clusters of labelled kubeconfig Secrets.
+	NamespaceClusters *rest.Config
+
+	nsShared client.Reader // reads the namespaces of NamespaceClusters (namespace provider)
 
 	warm     chan struct{} // closed once the clusters known at start are engaged and listed
 	warmOnce sync.Once
@@ -124,6 +137,9 @@ type Registry struct {
 // ClusterName is the multicluster-runtime name of a MemberCluster's cluster, checked against
 // what the hub's provider engages.
 func (r *Registry) ClusterName(mc *fleetv1alpha1.MemberCluster) (multicluster.ClusterName, error) {
+	if r.NamespaceClusters != nil {
+		return multicluster.ClusterName(mc.Name), nil
+	}
 	ref := mc.Spec.KubeconfigSecretRef
 	if r.Namespace != "" && ref.Namespace != r.Namespace {
 		return "", fmt.Errorf("%w: spec.kubeconfigSecretRef.namespace is %s; this hub reads member kubeconfigs from %s only",
@@ -153,6 +169,9 @@ func (r *Registry) Get(ctx context.Context, mc *fleetv1alpha1.MemberCluster) (*M
 
 // whyNotEngaged explains, from the kubeconfig Secret, why the provider has not engaged a member.
 func (r *Registry) whyNotEngaged(ctx context.Context, mc *fleetv1alpha1.MemberCluster) error {
+	if r.NamespaceClusters != nil {
+		return r.whyNamespaceNotEngaged(ctx, mc.Name)
+	}
 	ref := mc.Spec.KubeconfigSecretRef
 	secret := &corev1.Secret{}
 	if err := r.Secrets.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, secret); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -30,6 +31,10 @@ type Options struct {
 	MemberNamespace string
 	// ProbeInterval is how often each member's API server is probed for MemberCluster health.
 	ProbeInterval time.Duration
+	// NamespaceClusters, when set, selects the namespace provider (large simulations): the
+	// members are the namespaces of this API server labelled
+	// fleet.flotilla.dev/simulated-member=true, instead of the kubeconfig Secrets' clusters.
+	NamespaceClusters *rest.Config
 }
 
 // CacheOptions keeps the Secret informer to the member namespace: the hub reads the member
@@ -48,7 +53,8 @@ func Setup(ctx context.Context, mgr manager.Manager, node *raft.Node, opts Optio
 	if err := mgr.Add(gate); err != nil {
 		return err
 	}
-	reg := &members.Registry{Secrets: mgr.GetClient(), Scheme: mgr.GetScheme(), Namespace: opts.MemberNamespace}
+	reg := &members.Registry{Secrets: mgr.GetClient(), Scheme: mgr.GetScheme(), Namespace: opts.MemberNamespace,
+		NamespaceClusters: opts.NamespaceClusters}
 	// Every replica engages the member clusters and keeps their caches warm; only the
 	// leader reconciles.
 	if err := reg.Setup(ctx, mgr); err != nil {

@@ -10,13 +10,17 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/cluster"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
 
 	"github.com/flotilla-io/flotilla/analysis"
 	"github.com/flotilla-io/flotilla/analysis/providers"
 	"github.com/flotilla-io/flotilla/analysis/providers/job"
+	"github.com/flotilla-io/flotilla/internal/nsclusters"
 	"github.com/flotilla-io/flotilla/spoke/analysisrun"
 	"github.com/flotilla-io/flotilla/spoke/experiment"
 	"github.com/flotilla-io/flotilla/spoke/rollout"
@@ -44,35 +48,84 @@ type Options struct {
 // Setup registers the Rollout, AnalysisRun and Experiment controllers with mgr, whose cache
 // should be built from CacheOptions.
 func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
-	r := &rollout.Reconciler{
-		Client:                  mgr.GetClient(),
-		APIReader:               mgr.GetAPIReader(),
-		Recorder:                mgr.GetEventRecorder(EventSource),
-		Routers:                 routers.Builder(opts.Routers),
-		MaxConcurrentReconciles: opts.RolloutWorkers,
-	}
-	if err := r.SetupWithManager(ctx, mgr); err != nil {
+	f := newFactory(mgr, opts)
+	if err := f.rollout(mgr).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the Rollout controller: %w", err)
 	}
-	ar := &analysisrun.Reconciler{
-		Client:                  mgr.GetClient(),
-		APIReader:               mgr.GetAPIReader(),
-		Recorder:                mgr.GetEventRecorder(EventSource),
-		Providers:               analysisProviders(mgr, opts),
-		MaxConcurrentReconciles: opts.AnalysisWorkers,
-	}
-	if err := ar.SetupWithManager(mgr); err != nil {
+	if err := f.analysisRun(mgr).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the AnalysisRun controller: %w", err)
 	}
-	ex := &experiment.Reconciler{
-		Client:                  mgr.GetClient(),
-		Recorder:                mgr.GetEventRecorder(EventSource),
-		MaxConcurrentReconciles: opts.ExperimentWorkers,
-	}
-	if err := ex.SetupWithManager(mgr); err != nil {
+	if err := f.experiment(mgr).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Experiment controller: %w", err)
 	}
 	return nil
+}
+
+// SetupNamespaceClusters registers the same controllers as multicluster controllers over the
+// namespace-clusters of mgr's API server (large simulations, see internal/nsclusters): every
+// namespace labelled fleet.flotilla.dev/simulated-member=true is a cluster, served by its own
+// instance of each reconciler over the shared cache (built from CacheOptions("")). It
+// returns the multicluster manager; start mgr itself.
+func SetupNamespaceClusters(ctx context.Context, mgr manager.Manager, opts Options) (mcmanager.Manager, error) {
+	p := nsclusters.New(mgr)
+	mcmgr, err := mcmanager.WithMultiCluster(mgr, p)
+	if err != nil {
+		return nil, err
+	}
+	f := newFactory(mgr, opts)
+	if err := rollout.SetupMulticluster(ctx, mcmgr, f.rollout, opts.RolloutWorkers); err != nil {
+		return nil, fmt.Errorf("setting up the Rollout controller: %w", err)
+	}
+	if err := analysisrun.SetupMulticluster(mcmgr, f.analysisRun, opts.AnalysisWorkers); err != nil {
+		return nil, fmt.Errorf("setting up the AnalysisRun controller: %w", err)
+	}
+	if err := experiment.SetupMulticluster(mcmgr, f.experiment, opts.ExperimentWorkers); err != nil {
+		return nil, fmt.Errorf("setting up the Experiment controller: %w", err)
+	}
+	if err := mgr.Add(p.Runnable(mcmgr)); err != nil {
+		return nil, err
+	}
+	return mcmgr, nil
+}
+
+// factory builds the reconcilers of one cluster: its client, cache and API reader, with the
+// agent's event recorder, metric providers and router options shared by every cluster.
+type factory struct {
+	opts      Options
+	recorder  events.EventRecorder
+	providers *providers.Registry
+}
+
+func newFactory(mgr manager.Manager, opts Options) factory {
+	return factory{opts: opts, recorder: mgr.GetEventRecorder(EventSource), providers: analysisProviders(mgr, opts)}
+}
+
+func (f factory) rollout(cl cluster.Cluster) *rollout.Reconciler {
+	return &rollout.Reconciler{
+		Client:                  cl.GetClient(),
+		APIReader:               cl.GetAPIReader(),
+		Recorder:                f.recorder,
+		Routers:                 routers.Builder(f.opts.Routers),
+		MaxConcurrentReconciles: f.opts.RolloutWorkers,
+	}
+}
+
+func (f factory) analysisRun(cl cluster.Cluster) *analysisrun.Reconciler {
+	return &analysisrun.Reconciler{
+		Client:                  cl.GetClient(),
+		APIReader:               cl.GetAPIReader(),
+		Recorder:                f.recorder,
+		Providers:               f.providers,
+		MaxConcurrentReconciles: f.opts.AnalysisWorkers,
+	}
+}
+
+func (f factory) experiment(cl cluster.Cluster) *experiment.Reconciler {
+	return &experiment.Reconciler{
+		Client:                  cl.GetClient(),
+		Recorder:                f.recorder,
+		MaxConcurrentReconciles: f.opts.ExperimentWorkers,
+	}
 }
 
 // analysisProviders builds every metric provider. The Secrets they read (credentials) are

@@ -16,13 +16,18 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/cluster"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	mcbuilder "sigs.k8s.io/multicluster-runtime/pkg/builder"
+	mccontroller "sigs.k8s.io/multicluster-runtime/pkg/controller"
+	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
 
 	"github.com/flotilla-io/flotilla/analysis"
 	"github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
+	"github.com/flotilla-io/flotilla/spoke/percluster"
 )
 
 // ProviderSet finds the provider that serves a metric; *providers.Registry is one.
@@ -61,6 +66,17 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.AnalysisRun{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Complete(r)
+}
+
+// SetupMulticluster registers the controller with a multicluster manager, over the clusters
+// of its provider: one Reconciler per cluster, built by newFor from that cluster, with the
+// watch SetupWithManager sets up.
+func SetupMulticluster(mgr mcmanager.Manager, newFor func(cluster.Cluster) *Reconciler, workers int) error {
+	return mcbuilder.ControllerManagedBy(mgr).
+		Named("analysisrun").
+		For(&v1alpha1.AnalysisRun{}, mcbuilder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WithOptions(mccontroller.Options{MaxConcurrentReconciles: max(workers, 1)}).
+		Complete(&percluster.Reconcilers[*Reconciler]{Manager: mgr, New: newFor})
 }
 
 // Reconcile takes the measurements of one run that are due and writes what they decided.

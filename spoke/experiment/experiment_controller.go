@@ -30,13 +30,18 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/cluster"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	mcbuilder "sigs.k8s.io/multicluster-runtime/pkg/builder"
+	mccontroller "sigs.k8s.io/multicluster-runtime/pkg/controller"
+	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
 
 	"github.com/flotilla-io/flotilla/analysis"
 	"github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
+	"github.com/flotilla-io/flotilla/spoke/percluster"
 	"github.com/flotilla-io/flotilla/spoke/rollout/engine"
 )
 
@@ -71,6 +76,20 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&v1alpha1.AnalysisRun{}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Complete(r)
+}
+
+// SetupMulticluster registers the controller with a multicluster manager, over the clusters
+// of its provider: one Reconciler per cluster, built by newFor from that cluster, with the
+// watches SetupWithManager sets up.
+func SetupMulticluster(mgr mcmanager.Manager, newFor func(cluster.Cluster) *Reconciler, workers int) error {
+	return mcbuilder.ControllerManagedBy(mgr).
+		Named("experiment").
+		For(&v1alpha1.Experiment{}).
+		Owns(&appsv1.ReplicaSet{}).
+		Owns(&corev1.Service{}).
+		Owns(&v1alpha1.AnalysisRun{}).
+		WithOptions(mccontroller.Options{MaxConcurrentReconciles: max(workers, 1)}).
+		Complete(&percluster.Reconcilers[*Reconciler]{Manager: mgr, New: newFor})
 }
 
 // Reconcile moves one Experiment forward.

@@ -15,13 +15,18 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/cluster"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	mcbuilder "sigs.k8s.io/multicluster-runtime/pkg/builder"
+	mccontroller "sigs.k8s.io/multicluster-runtime/pkg/controller"
+	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
 
 	"github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
 	"github.com/flotilla-io/flotilla/federation"
+	"github.com/flotilla-io/flotilla/spoke/percluster"
 	"github.com/flotilla-io/flotilla/spoke/rollout/engine"
 	"github.com/flotilla-io/flotilla/spoke/trafficrouting"
 )
@@ -61,22 +66,8 @@ const serviceIndex = ".spec.strategy.services"
 
 // SetupWithManager registers the controller and the cache indexes it lists by.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
-	for _, obj := range []client.Object{&appsv1.ReplicaSet{}, &v1alpha1.AnalysisRun{}, &v1alpha1.Experiment{}} {
-		if err := mgr.GetFieldIndexer().IndexField(ctx, obj, ownerIndex, rolloutOwner); err != nil {
-			return fmt.Errorf("indexing %T by owner: %w", obj, err)
-		}
-	}
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.Rollout{}, serviceIndex, func(obj client.Object) []string {
-		ro, ok := obj.(*v1alpha1.Rollout)
-		if !ok {
-			return nil
-		}
-		return serviceNames(ro)
-	}); err != nil {
-		return fmt.Errorf("indexing Rollouts by Service: %w", err)
-	}
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.Rollout{}, workloadIndex, workloadOfRollout); err != nil {
-		return fmt.Errorf("indexing Rollouts by workload: %w", err)
+	if err := indexFields(ctx, mgr.GetFieldIndexer()); err != nil {
+		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("rollout").
@@ -94,6 +85,49 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.rolloutsOfWorkload)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Complete(r)
+}
+
+// indexFields adds the cache indexes the controller lists by.
+func indexFields(ctx context.Context, idx client.FieldIndexer) error {
+	for _, obj := range []client.Object{&appsv1.ReplicaSet{}, &v1alpha1.AnalysisRun{}, &v1alpha1.Experiment{}} {
+		if err := idx.IndexField(ctx, obj, ownerIndex, rolloutOwner); err != nil {
+			return fmt.Errorf("indexing %T by owner: %w", obj, err)
+		}
+	}
+	if err := idx.IndexField(ctx, &v1alpha1.Rollout{}, serviceIndex, func(obj client.Object) []string {
+		ro, ok := obj.(*v1alpha1.Rollout)
+		if !ok {
+			return nil
+		}
+		return serviceNames(ro)
+	}); err != nil {
+		return fmt.Errorf("indexing Rollouts by Service: %w", err)
+	}
+	if err := idx.IndexField(ctx, &v1alpha1.Rollout{}, workloadIndex, workloadOfRollout); err != nil {
+		return fmt.Errorf("indexing Rollouts by workload: %w", err)
+	}
+	return nil
+}
+
+// SetupMulticluster registers the controller with a multicluster manager, over the clusters
+// of its provider (the namespace-clusters of a simulation): one Reconciler per cluster, built
+// by newFor from that cluster, runs the requests of that cluster. The watches are the ones
+// SetupWithManager sets up; the indexes are the provider's.
+func SetupMulticluster(ctx context.Context, mgr mcmanager.Manager, newFor func(cluster.Cluster) *Reconciler, workers int) error {
+	if err := indexFields(ctx, mgr.GetFieldIndexer()); err != nil {
+		return err
+	}
+	rs := &percluster.Reconcilers[*Reconciler]{Manager: mgr, New: newFor}
+	return mcbuilder.ControllerManagedBy(mgr).
+		Named("rollout").
+		For(&v1alpha1.Rollout{}).
+		Owns(&appsv1.ReplicaSet{}).
+		Owns(&v1alpha1.AnalysisRun{}).
+		Owns(&v1alpha1.Experiment{}).
+		Watches(&corev1.Service{}, rs.MapFunc(func(r *Reconciler) handler.MapFunc { return r.rolloutsOfService })).
+		Watches(&appsv1.Deployment{}, rs.MapFunc(func(r *Reconciler) handler.MapFunc { return r.rolloutsOfWorkload })).
+		WithOptions(mccontroller.Options{MaxConcurrentReconciles: max(workers, 1)}).
+		Complete(rs)
 }
 
 func rolloutOwner(obj client.Object) []string {

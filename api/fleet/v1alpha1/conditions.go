@@ -108,6 +108,11 @@ const (
 	// ReasonKubeconfigNotFound: the Secret or key of spec.kubeconfigSecretRef does not exist.
 	ReasonKubeconfigNotFound = "KubeconfigNotFound"
 
+	// ReasonNamespaceNotFound: the hub runs the namespace provider (large simulations) and the
+	// namespace named like the MemberCluster does not exist or is not labelled
+	// fleet.flotilla.dev/simulated-member=true.
+	ReasonNamespaceNotFound = "NamespaceNotFound"
+
 	// ReasonUnreachable: the member's API server did not answer or refused the credentials.
 	ReasonUnreachable = "Unreachable"
 
