@@ -167,13 +167,18 @@ func run(ctx context.Context, cfg *config.Config) error {
 // namespaceClusters is the API server of the namespace provider's members.
 func namespaceClusters(cfg *config.Config) (*rest.Config, error) {
 	path := cfg.String(keyMemberNSConfig)
+	var c *rest.Config
+	var err error
 	if path == "" {
-		return cli.RESTConfig(cfg)
+		c, err = cli.RESTConfig(cfg)
+	} else if c, err = clientcmd.BuildConfigFromFlags("", path); err != nil {
+		err = fmt.Errorf("%s: loading %s: %w", keyMemberNSConfig, path, err)
 	}
-	c, err := clientcmd.BuildConfigFromFlags("", path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: loading %s: %w", keyMemberNSConfig, path, err)
+		return nil, err
 	}
+	// Every member shares this API server: the same client-side limits as the hub's own.
+	c.QPS, c.Burst = float32(cfg.Int(config.KeyKubeAPIQPS)), cfg.Int(config.KeyKubeAPIBurst)
 	return c, nil
 }
 

@@ -84,7 +84,7 @@ func TestNamespaceProvider(t *testing.T) {
 	}
 	enqueued := make(chan string, 100)
 	src := reg.FleetRolloutSource(func(context.Context) []ctrl.Request { return nil })
-	if _, err := ctrl.NewControllerManagedBy(mgr).Named("sink").WatchesRawSource(src).
+	if _, err := ctrl.NewControllerManagedBy(mgr).Named("namespace-sink").WatchesRawSource(src).
 		Build(reconcilerFunc(func(_ context.Context, req ctrl.Request) (ctrl.Result, error) {
 			if req.Name != "" {
 				enqueued <- req.String()

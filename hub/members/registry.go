@@ -141,6 +141,10 @@ func (r *Registry) ClusterName(mc *fleetv1alpha1.MemberCluster) (multicluster.Cl
 		return multicluster.ClusterName(mc.Name), nil
 	}
 	ref := mc.Spec.KubeconfigSecretRef
+	if ref.Name == "" {
+		return "", fmt.Errorf("%w: spec.kubeconfigSecretRef is not set; this hub's kubeconfig provider needs it (only a hub with the namespace provider does without)",
+			ErrKubeconfigNotFound)
+	}
 	if r.Namespace != "" && ref.Namespace != r.Namespace {
 		return "", fmt.Errorf("%w: spec.kubeconfigSecretRef.namespace is %s; this hub reads member kubeconfigs from %s only",
 			ErrKubeconfigNotFound, ref.Namespace, r.Namespace)

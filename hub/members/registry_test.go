@@ -109,10 +109,11 @@ func TestRegistry(t *testing.T) {
 		}
 	}
 	for name, mc := range map[string]*fleetv1alpha1.MemberCluster{
-		"missing Secret":        memberCluster(ns, "nope", ""),
-		"unlabelled Secret":     memberCluster(ns, "plain", ""),
-		"another key":           memberCluster(ns, "m1", "other"),
-		"outside the namespace": memberCluster("default", "m1", ""),
+		"missing Secret":         memberCluster(ns, "nope", ""),
+		"unlabelled Secret":      memberCluster(ns, "plain", ""),
+		"another key":            memberCluster(ns, "m1", "other"),
+		"outside the namespace":  memberCluster("default", "m1", ""),
+		"no kubeconfigSecretRef": {ObjectMeta: metav1.ObjectMeta{Name: "m1"}},
 	} {
 		if _, err := reg.Get(ctx, mc); !errors.Is(err, members.ErrKubeconfigNotFound) {
 			t.Errorf("%s: got %v, want ErrKubeconfigNotFound", name, err)

@@ -35,9 +35,12 @@ type MemberCluster struct {
 
 // MemberClusterSpec is the desired state of a MemberCluster.
 type MemberClusterSpec struct {
-	// kubeconfigSecretRef points to the kubeconfig the hub uses to reach the cluster.
-	// +required
-	KubeconfigSecretRef SecretKeyRef `json:"kubeconfigSecretRef"`
+	// kubeconfigSecretRef points to the kubeconfig the hub uses to reach the cluster. A hub
+	// with the kubeconfig provider (the default) needs it; a hub with the namespace provider
+	// (large simulations) does not read it: the cluster is the namespace of the
+	// MemberCluster's name.
+	// +optional
+	KubeconfigSecretRef SecretKeyRef `json:"kubeconfigSecretRef,omitzero"`
 
 	// maintenance, when true, leaves the cluster out of every wave that has not started yet
 	// and out of clusters not yet started in a running wave; a cluster already progressing
