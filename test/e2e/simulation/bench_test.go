@@ -49,7 +49,7 @@ func BenchmarkNamespaceFleet(b *testing.B) {
 	c := s.cluster.Client
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	fro := fleetRollout(b, waves)
+	fro := fleetRollout(b, waves, "")
 	if err := c.Create(ctx, fro); err != nil {
 		b.Fatal(err)
 	}

@@ -128,8 +128,9 @@ func startSimulation(t testing.TB, n, waves, nodes int) *sim {
 
 // fleetRollout is the FleetRollout of the simulation: waves wave-0, wave-1, ... (by the
 // MemberCluster label wave), a short bake each, and a Rollout of one replica whose update is a
-// canary (setWeight 50, then full).
-func fleetRollout(t testing.TB, waves int) *fleetv1alpha1.FleetRollout {
+// canary: setWeight 50, then the steps of extraSteps (YAML list items, indented ten spaces),
+// then full.
+func fleetRollout(t testing.TB, waves int, extraSteps string) *fleetv1alpha1.FleetRollout {
 	t.Helper()
 	src := `
 apiVersion: fleet.flotilla.dev/v1alpha1
@@ -148,6 +149,7 @@ spec:
         canary:
           steps:
           - setWeight: 50
+` + extraSteps + `
       selector:
         matchLabels: {app: checkout}
       template:

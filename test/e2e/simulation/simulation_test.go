@@ -19,8 +19,11 @@ package simulation
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +31,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
 	rolloutsv1alpha1 "github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
@@ -39,11 +43,16 @@ import (
 // TestNamespaceClustersRunWaves drives one FleetRollout over five namespace-clusters of one
 // full control plane (kwok nodes: pods really become Ready), in three waves, with the hub's
 // namespace provider and one spoke agent serving all five as multicluster controllers. For
-// the first release and for an image change (a canary in each member) it proves that:
+// the first release and for an image change (a canary with an experiment and an analysis in
+// each member) it proves that:
 //   - the FleetRollout succeeds at the revision, its waves started in order (the journal);
 //   - each member namespace holds the placed Rollout, Healthy at the revision, with the
 //     leader's term stamped and recorded in its own status (fencing per namespace-cluster),
 //     and a ReplicaSet of its own whose pod is Ready with the revision's image;
+//   - the update's Experiment and AnalysisRun (a web metric against a local HTTP server
+//     standing in for the user's endpoint, from one cluster-scoped ClusterAnalysisTemplate)
+//     ran and succeeded in every member namespace, owned by its Rollout: all three of the
+//     agent's multicluster controllers served every namespace-cluster;
 //   - nothing is placed in the target namespace itself (the namespace-clusters moved it);
 //   - every MemberCluster is Ready, and one that names an unlabelled namespace (kube-system)
 //     says NamespaceNotFound and is never placed.
@@ -60,7 +69,45 @@ func TestNamespaceClustersRunWaves(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	fro := fleetRollout(t, waves)
+	// The canary runs an Experiment and an AnalysisRun in every member, so that the agent's
+	// three controllers all serve every namespace-cluster. The analysis's web metric asks a
+	// local HTTP server (standing in for the user's metrics endpoint) for {"ok": true}; its
+	// ClusterAnalysisTemplate is cluster-scoped, so one serves every namespace-cluster.
+	var measured atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		measured.Add(1)
+		fmt.Fprint(w, `{"ok": true}`)
+	}))
+	defer srv.Close()
+	tmpl := &rolloutsv1alpha1.ClusterAnalysisTemplate{}
+	if err := yaml.UnmarshalStrict([]byte(`
+apiVersion: rollouts.flotilla.dev/v1alpha1
+kind: ClusterAnalysisTemplate
+metadata: {name: health}
+spec:
+  metrics:
+  - name: ok
+    provider:
+      web:
+        url: `+srv.URL+`
+        jsonPath: "{$.ok}"
+    successCondition: result == true
+`), tmpl); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx, tmpl); err != nil {
+		t.Fatal(err)
+	}
+	fro := fleetRollout(t, waves, `          - experiment:
+              duration: 2s
+              templates:
+              - name: canary
+                specRef: canary
+                replicas: 1
+          - analysis:
+              templates:
+              - templateName: health
+                clusterScope: true`)
 	if err := c.Create(ctx, fro); err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +126,12 @@ func TestNamespaceClustersRunWaves(t *testing.T) {
 		})
 		t.Logf("revision %d: %d namespace-clusters, %d waves in %s", rev, n, waves, time.Since(start).Round(100*time.Millisecond))
 		checkMembers(ctx, t, s, rev)
+		if rev == 2 {
+			checkExperimentsAndAnalyses(ctx, t, s)
+			if got := measured.Load(); got < n {
+				t.Errorf("the analysis endpoint was asked %d times, want at least one per member (%d)", got, n)
+			}
+		}
 		st, _ := s.node.Journal().State(fro.Namespace, fro.Name)
 		if got := strings.Join(st.StartedWaves(), ","); got != "wave-0,wave-1,wave-2" {
 			t.Errorf("revision %d: journal started waves %s, want wave-0,wave-1,wave-2", rev, got)
@@ -144,12 +197,45 @@ func checkMembers(ctx context.Context, t testing.TB, s *sim, rev int64) {
 		}
 		ready := false
 		for _, rs := range rsList.Items {
-			if rs.Labels[engine.LabelPodTemplateHash] == ro.Status.StableRS && rs.Spec.Template.Spec.Containers[0].Image == image {
-				ready = rs.Status.ReadyReplicas == 1 && metav1.IsControlledBy(&rs, ro)
+			// The Experiment's ReplicaSet carries the same template hash; it is not the Rollout's.
+			if metav1.IsControlledBy(&rs, ro) && rs.Labels[engine.LabelPodTemplateHash] == ro.Status.StableRS &&
+				rs.Spec.Template.Spec.Containers[0].Image == image {
+				ready = rs.Status.ReadyReplicas == 1
 			}
 		}
 		if !ready {
 			t.Errorf("%s: no ReplicaSet owned by the Rollout with one Ready pod of %s (stable %s)", m, image, ro.Status.StableRS)
+		}
+	}
+}
+
+// checkExperimentsAndAnalyses checks that the update ran its Experiment and its AnalysisRun in
+// every member namespace, each owned by the member's Rollout, and both succeeded.
+func checkExperimentsAndAnalyses(ctx context.Context, t *testing.T, s *sim) {
+	t.Helper()
+	for _, m := range s.members {
+		ro := &rolloutsv1alpha1.Rollout{}
+		if err := s.cluster.Client.Get(ctx, client.ObjectKey{Namespace: m, Name: "checkout"}, ro); err != nil {
+			t.Fatal(err)
+		}
+		exps := &rolloutsv1alpha1.ExperimentList{}
+		runs := &rolloutsv1alpha1.AnalysisRunList{}
+		if err := s.cluster.Client.List(ctx, exps, client.InNamespace(m)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.cluster.Client.List(ctx, runs, client.InNamespace(m)); err != nil {
+			t.Fatal(err)
+		}
+		var expOK, runOK bool
+		for i := range exps.Items {
+			expOK = expOK || metav1.IsControlledBy(&exps.Items[i], ro) && exps.Items[i].Status.Phase == rolloutsv1alpha1.AnalysisPhaseSuccessful
+		}
+		for i := range runs.Items {
+			runOK = runOK || metav1.IsControlledBy(&runs.Items[i], ro) && runs.Items[i].Status.Phase == rolloutsv1alpha1.AnalysisPhaseSuccessful
+		}
+		if !expOK || !runOK {
+			t.Errorf("%s: a Successful Experiment owned by the Rollout: %t (of %d); a Successful AnalysisRun: %t (of %d)",
+				m, expOK, len(exps.Items), runOK, len(runs.Items))
 		}
 	}
 }
