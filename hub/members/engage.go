@@ -183,7 +183,8 @@ func (r *Registry) KubeconfigProvider() *kubeconfig.Provider {
 func (r *Registry) Engage(ctx context.Context, name multicluster.ClusterName, cl cluster.Cluster) error {
 	r.mu.Lock()
 	var w *watch
-	if s, ok := cl.(interface{ SharedCache() cache.Cache }); ok {
+	s, shared := cl.(interface{ SharedCache() cache.Cache })
+	if shared {
 		w = r.byCache[s.SharedCache()] // a namespace-cluster: one watch for them all
 	} else {
 		w = r.byCache[cl.GetCache()]
@@ -207,6 +208,11 @@ func (r *Registry) Engage(ctx context.Context, name multicluster.ClusterName, cl
 	}
 	w.mu.Lock()
 	w.synced = handle.HasSynced
+	if shared {
+		// Not one cluster's handler, which goes when that cluster leaves: the shared
+		// informer's own first list, which the reads of every namespace-cluster come from.
+		w.synced = inf.HasSynced
+	}
 	if rv, ok := inf.(interface{ LastSyncResourceVersion() string }); ok {
 		w.lastRV = rv.LastSyncResourceVersion
 	}

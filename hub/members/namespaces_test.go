@@ -48,7 +48,7 @@ import (
 //     namespace-cluster is unobservable (the hub counts them Unknown); once allowed, they list;
 //   - a member's client reads and writes its own namespace whatever namespace is asked, and
 //     sees another member's placed Rollout nowhere; placed Rollouts enqueue their FleetRollout;
-//   - removing the label disengages the member.
+//   - removing the label disengages the member, and the others stay observable.
 func TestNamespaceProvider(t *testing.T) {
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, rolloutsv1alpha1.AddToScheme, fleetv1alpha1.AddToScheme} {
@@ -190,6 +190,12 @@ func TestNamespaceProvider(t *testing.T) {
 		}
 		return struct{}{}, nil
 	})
+	// m1 shares the watch m2 left: it stays observable.
+	if m, err := reg.Get(ctx, mc1); err != nil {
+		t.Errorf("m1 after m2 left: %v", err)
+	} else if err := m.Observable(); err != nil {
+		t.Errorf("m1 unobservable after m2 left: %v", err)
+	}
 }
 
 // grant lets the user flotilla-hub do what rule says, in every namespace.
