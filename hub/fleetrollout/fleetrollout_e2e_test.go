@@ -72,7 +72,7 @@ func TestWavesRunInOrder(t *testing.T) {
 	begin := time.Now()
 	hub, byName, node, _ := startRegionFleet(t, begin)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 170*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Second)
 	defer cancel()
 	sightings, stopWatching := watchMembers(ctx, byName)
 	defer stopWatching()
