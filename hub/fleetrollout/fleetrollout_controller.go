@@ -100,8 +100,9 @@ type Reconciler struct {
 	Raft Journal
 	// Gate hands out the leadership; the controller does nothing without it.
 	Gate *leader.Gate
-	// Members gives the engaged member clusters: cached reads of the placed Rollouts, direct
-	// writes, and the events that enqueue FleetRollouts.
+	// Members gives the engaged member clusters: cached reads of the placed Rollouts that show
+	// the hub's own writes (read-your-writes), direct writes, and the events that enqueue
+	// FleetRollouts.
 	Members *members.Registry
 	// Providers measures the metrics of analysis and outlier gates (*providers.Registry);
 	// nil leaves such gates unable to run (the Invalid condition says so).

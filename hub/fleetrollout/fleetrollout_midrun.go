@@ -118,24 +118,19 @@ func (u *run) clearAbort(ctx context.Context, cluster string) error {
 	if !ok {
 		return errors.New(unknown.Message)
 	}
-	obs := observeMember(ctx, u.r.Members, u.members[cluster], u.fro)
+	obs := u.read(ctx, cluster, u.fro)
 	switch {
 	case !obs.Reachable:
 		return obs.Err
 	case obs.Rollout == nil || memberRevision(obs.Rollout) != u.rev.Number || !obs.Rollout.Status.Abort:
 		return nil // nothing aborted to clear: the cluster goes on as it is
 	}
-	ro := obs.Rollout.DeepCopy() // the cached object is shared
+	ro := obs.Rollout
 	base := ro.DeepCopy()
 	ro.Status.Abort = false
-	if err := c.Status().Patch(ctx, ro, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
-		return err
-	}
-	if u.written == nil {
-		u.written = map[string]*rolloutsv1alpha1.Rollout{}
-	}
-	u.written[cluster] = ro // the patched Rollout, as the member returned it
-	return nil
+	// The member client keeps the patched Rollout for the reads that follow until its cache
+	// shows it: this reconcile and the next never judge the cluster by the aborted one.
+	return c.Status().Patch(ctx, ro, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
 }
 
 // departures journals ClusterDeparted for each dispatched cluster that left the placement:

@@ -28,7 +28,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
-	rolloutsv1alpha1 "github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
 	"github.com/flotilla-io/flotilla/federation"
 	"github.com/flotilla-io/flotilla/hub/journal"
 	"github.com/flotilla-io/flotilla/hub/plan"
@@ -61,11 +60,6 @@ type run struct {
 	// caughtUp are the clusters that joined after their wave ran, on their way to the stable
 	// revision (fleetrollout_midrun.go).
 	caughtUp map[string]caughtUp
-	// written are member Rollouts this reconcile patched, as the member's API server returned
-	// them: the member caches show the write only once its watch event arrives, and until then
-	// the reconcile must not judge a cluster by the state it just changed (a retry's cleared
-	// status.abort).
-	written map[string]*rolloutsv1alpha1.Rollout
 	// retriedGates are the gates ("wave/gate") a retry evaluates afresh in this reconcile.
 	retriedGates map[string]bool
 	// measured is set when a gate took measurements: their state goes to status, which must
@@ -291,10 +285,7 @@ func (u *run) observe(ctx context.Context) error {
 }
 
 func (u *run) observeCluster(ctx context.Context, wave, cluster string) error {
-	obs := observeMember(ctx, u.r.Members, u.members[cluster], u.fro)
-	if ro, ok := u.written[cluster]; ok && obs.Reachable {
-		obs.Rollout = ro
-	}
+	obs := u.read(ctx, cluster, u.fro)
 	v := viewOf(obs, u.rev.Number)
 	switch {
 	case obs.Reachable && (obs.Rollout == nil || memberRevision(obs.Rollout) != u.rev.Number):
@@ -326,6 +317,17 @@ func (u *run) observeCluster(ctx context.Context, wave, cluster string) error {
 	}
 	u.views[cluster] = v
 	return nil
+}
+
+// read is observeMember for one cluster of the run: a read that relies on a write of the hub
+// the member's cache does not show yet (or waits for one) requeues the run when that
+// expectation ends, so that a lost watch event never wedges it.
+func (u *run) read(ctx context.Context, cluster string, fro *fleetv1alpha1.FleetRollout) observation {
+	obs := observeMember(ctx, u.r.Members, u.members[cluster], fro)
+	if !obs.Until.IsZero() {
+		u.requeueIn(max(obs.Until.Sub(u.now), time.Millisecond))
+	}
+	return obs
 }
 
 // clusterStates are the scheduler states of a wave's clusters.

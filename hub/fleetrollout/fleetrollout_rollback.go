@@ -165,7 +165,7 @@ func (u *run) memberClient(ctx context.Context, cluster string) (client.Client, 
 // called before the write (to journal it); its error is returned.
 func (u *run) placeStable(ctx context.Context, cluster string, to int64, stable *stableSpec,
 	beforeWrite func() error) (clusterView, error) {
-	obs := observeMember(ctx, u.r.Members, u.members[cluster], stable.fro)
+	obs := u.read(ctx, cluster, stable.fro)
 	v := viewOf(obs, to)
 	switch {
 	case !obs.Reachable:

@@ -198,7 +198,7 @@ func startHub(t *testing.T, s *runtime.Scheme, hub *harness.Cluster, node *raft.
 		t.Fatal(err)
 	}
 	reg := &members.Registry{Secrets: mgr.GetAPIReader(), Scheme: s, Namespace: systemNamespace,
-		RESTOptions: []func(*rest.Config) error{memberRequests.wrap}}
+		RESTOptions: []func(*rest.Config) error{memberRequests.wrap, memberWatches.Wrap}}
 	if err := reg.Setup(context.Background(), mgr); err != nil {
 		t.Fatal(err)
 	}
@@ -226,6 +226,10 @@ type requestCounter struct {
 
 // memberRequests counts the requests of every hub startHub starts.
 var memberRequests = &requestCounter{}
+
+// memberWatches holds back the member watches of every hub startHub starts while a test holds
+// it (TestHubReadsItsOwnWrites): the hub's member caches lag.
+var memberWatches = &harness.WatchGate{}
 
 func (c *requestCounter) wrap(cfg *rest.Config) error {
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {

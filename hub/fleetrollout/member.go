@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"maps"
 	"strconv"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -139,17 +140,26 @@ func place(ctx context.Context, c client.Client, fro *fleetv1alpha1.FleetRollout
 // observation is what the hub read of one member's Rollout.
 type observation struct {
 	// Reachable is false when the member's Rollouts cannot be trusted (not engaged, its cache
-	// has not listed, or its watch fails).
+	// has not listed, or its watch fails), or when the cache does not show a write of the hub
+	// yet (Pending).
 	Reachable bool
+	// Pending is set when the member's cache does not show the hub's last write of the
+	// Rollout yet and the write's answer cannot stand in for it: nothing is decided on the
+	// cluster until the watch event or Until.
+	Pending bool
 	// Rollout is the member Rollout, nil when it does not exist.
 	Rollout *rolloutsv1alpha1.Rollout
+	// Until, when set, is when the read stops relying on a write of the hub that the cache does
+	// not show yet: the reconcile runs again at the latest then.
+	Until time.Time
 	// Err says why the member is not reachable.
 	Err error
 }
 
-// observeMember reads the member Rollout of fro from the cache of mc's cluster. A member whose
-// MemberCluster reports it unreachable (the heartbeat), that is not engaged, or whose cache
-// cannot be trusted is not reachable: its cache may hold a stale Healthy.
+// observeMember reads the member Rollout of fro from the cache of mc's cluster, with the
+// hub's own writes (members.Member.GetRollout). A member whose MemberCluster reports it
+// unreachable (the heartbeat), that is not engaged, or whose cache cannot be trusted is not
+// reachable: its cache may hold a stale Healthy.
 func observeMember(ctx context.Context, reg *members.Registry, mc *fleetv1alpha1.MemberCluster, fro *fleetv1alpha1.FleetRollout) observation {
 	if mc == nil {
 		return observation{Err: errors.New("no MemberCluster")}
@@ -164,15 +174,17 @@ func observeMember(ctx context.Context, reg *members.Registry, mc *fleetv1alpha1
 	if err := m.Observable(); err != nil {
 		return observation{Err: err}
 	}
-	ro := &rolloutsv1alpha1.Rollout{}
-	err = m.Client.Get(ctx, client.ObjectKey{Namespace: targetNamespace(fro), Name: fro.Name}, ro)
+	ro, until, err := m.GetRollout(ctx, client.ObjectKey{Namespace: targetNamespace(fro), Name: fro.Name})
+	var notYet *members.NotObservedError
 	switch {
+	case errors.As(err, &notYet):
+		return observation{Pending: true, Until: notYet.Until, Err: err}
 	case apierrors.IsNotFound(err):
-		return observation{Reachable: true}
+		return observation{Reachable: true, Until: until}
 	case err != nil:
 		return observation{Err: err}
 	}
-	return observation{Reachable: true, Rollout: ro}
+	return observation{Reachable: true, Rollout: ro, Until: until}
 }
 
 // memberRevision is the fleet revision stamped on a member Rollout, 0 if none.
@@ -194,6 +206,10 @@ type clusterView struct {
 
 // viewOf maps what was read of a dispatched cluster to its phases.
 func viewOf(obs observation, rev int64) clusterView {
+	if obs.Pending {
+		return clusterView{Sched: plan.Dispatched, Phase: fleetv1alpha1.ClusterProgressing,
+			Message: "waiting for the member's watch to show the hub's last write"}
+	}
 	if !obs.Reachable {
 		msg := "the member cannot be reached"
 		if obs.Err != nil {

@@ -111,6 +111,7 @@ func TestViewOf(t *testing.T) {
 		phase fleetv1alpha1.ClusterPhase
 	}{
 		{"unreachable", observation{}, plan.Unknown, fleetv1alpha1.ClusterUnknown},
+		{"the hub's write not shown yet", observation{Pending: true}, plan.Dispatched, fleetv1alpha1.ClusterProgressing},
 		{"not there yet", observation{Reachable: true}, plan.Dispatched, fleetv1alpha1.ClusterProgressing},
 		{"older revision", observation{Reachable: true, Rollout: ro("1", 1, 1, "Healthy", "a", "a")}, plan.Dispatched, fleetv1alpha1.ClusterProgressing},
 		{"not observed", observation{Reachable: true, Rollout: ro("2", 2, 1, "Healthy", "a", "a")}, plan.Dispatched, fleetv1alpha1.ClusterProgressing},

@@ -198,10 +198,11 @@ func (r *Registry) Engage(ctx context.Context, name multicluster.ClusterName, cl
 	if err != nil {
 		return fmt.Errorf("watching Rollouts of member %s: %w", name, err)
 	}
+	x := newExpectations(r.ExpectationTimeout)
 	handle, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    func(o any) { r.rolloutEvent(name, w, o) },
-		UpdateFunc: func(_, o any) { r.rolloutEvent(name, w, o) },
-		DeleteFunc: func(o any) { r.rolloutEvent(name, w, o) },
+		AddFunc:    func(o any) { r.rolloutEvent(name, w, x, o, false) },
+		UpdateFunc: func(_, o any) { r.rolloutEvent(name, w, x, o, false) },
+		DeleteFunc: func(o any) { r.rolloutEvent(name, w, x, o, true) },
 	})
 	if err != nil {
 		return fmt.Errorf("watching Rollouts of member %s: %w", name, err)
@@ -224,10 +225,14 @@ func (r *Registry) Engage(ctx context.Context, name multicluster.ClusterName, cl
 	if err != nil {
 		return fmt.Errorf("client for member %s: %w", name, err)
 	}
+	m := &Member{Name: string(name), Config: wcfg, watch: w, expect: x, ryw: &rywClient{Client: c, expect: x}}
+	m.Client = m.ryw
 	if ns, ok := cl.(*nsclusters.Cluster); ok {
-		c = nsclusters.NewClient(c, ns.Namespace()) // its writes too go to its namespace
+		// Its writes too go to its namespace; the scope is applied before read-your-writes,
+		// which then keys objects as the shared watch's events do.
+		m.namespace = ns.Namespace()
+		m.Client = nsclusters.NewClient(m.ryw, m.namespace)
 	}
-	m := &Member{Name: string(name), Client: c, Config: wcfg, watch: w}
 	r.mu.Lock()
 	if r.engaged == nil {
 		r.engaged = map[multicluster.ClusterName]*Member{}
@@ -248,6 +253,7 @@ func (r *Registry) Engage(ctx context.Context, name multicluster.ClusterName, cl
 			delete(r.engaged, name)
 		}
 		r.mu.Unlock()
+		x.clear() // a cluster engaged again starts from its new cache's first list
 		r.clusterChanged(string(name))
 	}()
 	return nil
@@ -342,10 +348,14 @@ func (r *Registry) nameOf(w *watch) string {
 	return name
 }
 
-// rolloutEvent maps a member Rollout's event to the FleetRollout that placed it.
-func (r *Registry) rolloutEvent(name multicluster.ClusterName, w *watch, o any) {
+// rolloutEvent ends the expectation of the hub's write the event shows (gone: the Rollout left
+// the cache) and maps the event to the FleetRollout that placed the Rollout.
+func (r *Registry) rolloutEvent(name multicluster.ClusterName, w *watch, x *expectations, o any, gone bool) {
 	if d, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
 		o = d.Obj
+	}
+	if ro, ok := o.(*rolloutsv1alpha1.Rollout); ok {
+		x.observed(client.ObjectKeyFromObject(ro), ro, gone)
 	}
 	if w.ok() {
 		r.clusterChanged(string(name))

@@ -23,7 +23,12 @@ limitations under the License.
 // the hub placed (label fleet.flotilla.dev/placed) in that cluster's cache, stripped to what
 // the hub reads, and turns every event into a reconcile request of the FleetRollout that
 // placed the Rollout (Source). Reads of member Rollouts come from those caches; writes go
-// directly to the member's API server, each bounded by RequestTimeout.
+// directly to the member's API server, each bounded by RequestTimeout. Every write goes
+// through the Member's client, which keeps read-your-writes (expectations.go): a read of a
+// Rollout the cache shows older than the hub's own write gets the object the write returned
+// (a deletion not shown yet is ErrNotObserved), until the cache catches up, the cluster
+// disengages or ExpectationTimeout passes; Member.GetRollout says when that is, so that the
+// reconcile reads again at the latest then.
 //
 // A MemberCluster names its cluster with spec.kubeconfigSecretRef: the Secret's name is the
 // multicluster-runtime cluster name. With the namespace provider (NamespaceClusters, for large
@@ -52,6 +57,7 @@ import (
 	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
 
 	fleetv1alpha1 "github.com/flotilla-io/flotilla/api/fleet/v1alpha1"
+	rolloutsv1alpha1 "github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
 )
 
 // DefaultRequestTimeout bounds every request to a member's API server.
@@ -79,12 +85,41 @@ type Member struct {
 	// Name is the cluster's name in multicluster-runtime (the kubeconfig Secret's name).
 	Name string
 	// Client reads member Rollouts from the cache and writes directly, each write bounded by
-	// the request timeout.
+	// the request timeout; it reads the hub's own writes of Rollouts (see GetRollout).
 	Client client.Client
 	// Config is the member's REST config (with the request timeout).
 	Config *rest.Config
 
-	watch *watch
+	watch  *watch
+	expect *expectations
+	// ryw is the read-your-writes client under Client; namespace is the namespace of a
+	// namespace-cluster ("" for a real cluster), whose scoped Client moves every key there
+	// before ryw sees it, so its expectations are keyed as the watch events are.
+	ryw       *rywClient
+	namespace string
+}
+
+// GetRollout reads a placed Rollout from the member's cache with read-your-writes: when the
+// cache shows it older than the hub's last write of it (or not at all), the answer is the
+// object that write returned, and until is when that expectation ends (zero when the answer is
+// the cache's own): the caller reads again at the latest then, in case the watch event that
+// ends it earlier is lost. A deletion by the hub the cache does not show yet is a
+// *NotObservedError (ErrNotObserved): decide nothing on that Rollout and wait for its watch
+// event or its Until. A Rollout that does not exist is a NotFound error.
+func (m *Member) GetRollout(ctx context.Context, key client.ObjectKey) (ro *rolloutsv1alpha1.Rollout, until time.Time, err error) {
+	if m.ryw != nil {
+		if m.namespace != "" && key.Namespace != "" {
+			key.Namespace = m.namespace
+		}
+		return m.ryw.getRollout(ctx, key)
+	}
+	ro = &rolloutsv1alpha1.Rollout{}
+	return ro, time.Time{}, m.Client.Get(ctx, key, ro)
+}
+
+// PendingWrites is how many of the hub's writes to the member its cache does not show yet.
+func (m *Member) PendingWrites() int {
+	return m.expect.pending()
 }
 
 // Observable says why the member's Rollouts cannot be trusted right now (the cache has not
@@ -122,6 +157,10 @@ type Registry struct {
 	NamespaceClusters *rest.Config
 
 	nsShared client.Reader // reads the namespaces of NamespaceClusters (namespace provider)
+
+	// ExpectationTimeout bounds how long reads rely on a write of the hub that a member's
+	// cache does not show yet; zero means DefaultExpectationTimeout.
+	ExpectationTimeout time.Duration
 
 	warm     chan struct{} // closed once the clusters known at start are engaged and listed
 	warmOnce sync.Once

@@ -54,12 +54,7 @@ func memberCluster(secretNS, name, key string) *fleetv1alpha1.MemberCluster {
 // namespace gets a KubeconfigNotFound error naming the field; deleting the Secret disengages
 // the member. (A member cut off is the partition case of hub/fleetrollout's TestWavesRunInOrder.)
 func TestRegistry(t *testing.T) {
-	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, rolloutsv1alpha1.AddToScheme, fleetv1alpha1.AddToScheme} {
-		if err := add(s); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s := newScheme(t)
 	fleet := harness.NewFleet(t, harness.FleetOptions{Scheme: s, Clusters: []harness.ClusterSpec{
 		{Name: "hub", CRDDirs: []string{harness.HubCRDDir}}, {Name: "m1", CRDDirs: []string{harness.SpokeCRDDir}}}})
 	hub, member := fleet.Cluster("hub"), fleet.Cluster("m1")
@@ -172,6 +167,18 @@ func TestRegistry(t *testing.T) {
 		}
 		return struct{}{}, nil
 	})
+}
+
+// newScheme holds the kinds the hub reads and writes: client-go's, the spoke's and the hub's.
+func newScheme(t *testing.T) *runtime.Scheme {
+	t.Helper()
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, rolloutsv1alpha1.AddToScheme, fleetv1alpha1.AddToScheme} {
+		if err := add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
 }
 
 type reconcilerFunc func(context.Context, ctrl.Request) (ctrl.Result, error)

@@ -126,6 +126,7 @@ func StartEnv(opts EnvOptions) (*Env, error) {
 		Scheme:                   e.Scheme,
 		CRDDirectoryPaths:        crdDirs,
 		ErrorIfCRDPathMissing:    true,
+		CRDInstallOptions:        envtest.CRDInstallOptions{MaxTime: time.Minute}, // the default 10 s is short on a busy machine
 		BinaryAssetsDirectory:    bins.Dir,
 		ControlPlaneStartTimeout: time.Minute,
 		ControlPlaneStopTimeout:  DefaultStopTimeout,

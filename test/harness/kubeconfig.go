@@ -44,6 +44,17 @@ func AdminKubeconfig(name, server string, pki *PKI) ([]byte, error) {
 	return clientcmd.Write(*cfg)
 }
 
+// KubeconfigFromREST is a self-contained kubeconfig for cfg (client certificate or token,
+// certificates inline), for example to register an API-only Env as a hub's member.
+func KubeconfigFromREST(cfg *rest.Config) ([]byte, error) {
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["env"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["env"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
+	kc.Contexts["env"] = &clientcmdapi.Context{Cluster: "env", AuthInfo: "env"}
+	kc.CurrentContext = "env"
+	return clientcmd.Write(*kc)
+}
+
 // RESTConfigFromKubeconfig parses a kubeconfig into a *rest.Config with the harness's
 // generous rate limits.
 func RESTConfigFromKubeconfig(kubeconfig []byte) (*rest.Config, error) {
