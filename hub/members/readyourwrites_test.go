@@ -96,7 +96,7 @@ func placedApply(t *testing.T, name string, paused bool, revision string) *unstr
 // observed until the cache drops it). Each expectation ends when the watch delivers the
 // write, when the cluster disengages, or at the timeout, after which the cache is read as it is.
 func TestReadYourWrites(t *testing.T) {
-	s := newScheme(t)
+	s := harness.NewScheme(rolloutsv1alpha1.AddToScheme, fleetv1alpha1.AddToScheme)
 	env := harness.NewEnv(t, harness.EnvOptions{Scheme: s, CRDDirs: []string{harness.SpokeCRDDir}})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

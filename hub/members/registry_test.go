@@ -24,8 +24,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -54,7 +52,7 @@ func memberCluster(secretNS, name, key string) *fleetv1alpha1.MemberCluster {
 // namespace gets a KubeconfigNotFound error naming the field; deleting the Secret disengages
 // the member. (A member cut off is the partition case of hub/fleetrollout's TestWavesRunInOrder.)
 func TestRegistry(t *testing.T) {
-	s := newScheme(t)
+	s := harness.NewScheme(rolloutsv1alpha1.AddToScheme, fleetv1alpha1.AddToScheme)
 	fleet := harness.NewFleet(t, harness.FleetOptions{Scheme: s, Clusters: []harness.ClusterSpec{
 		{Name: "hub", CRDDirs: []string{harness.HubCRDDir}}, {Name: "m1", CRDDirs: []string{harness.SpokeCRDDir}}}})
 	hub, member := fleet.Cluster("hub"), fleet.Cluster("m1")
@@ -167,18 +165,6 @@ func TestRegistry(t *testing.T) {
 		}
 		return struct{}{}, nil
 	})
-}
-
-// newScheme holds the kinds the hub reads and writes: client-go's, the spoke's and the hub's.
-func newScheme(t *testing.T) *runtime.Scheme {
-	t.Helper()
-	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, rolloutsv1alpha1.AddToScheme, fleetv1alpha1.AddToScheme} {
-		if err := add(s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return s
 }
 
 type reconcilerFunc func(context.Context, ctrl.Request) (ctrl.Result, error)
