@@ -23,6 +23,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -102,8 +103,15 @@ func (u *run) retry(ctx context.Context) error {
 			return err
 		}
 		if err := u.clearAbort(ctx, c); err != nil {
-			// The cluster is read again: still Degraded, it fails the wave again, and a person
-			// can retry once more.
+			if apierrors.IsConflict(err) {
+				// The spoke wrote the Rollout after the read: the reconcile fails, its status
+				// write with it, and the next one (after the queue's backoff) carries the
+				// journaled retry out again, idempotently, from a fresh read. Never a retry
+				// handled with the abort left in place.
+				return fmt.Errorf("retry %s: clearing status.abort in %s: %w", token, c, err)
+			}
+			// Unreachable or refused: the cluster is read again; still Degraded, it fails the
+			// wave again, and a person can retry once more.
 			logf.FromContext(ctx).Info("clearing status.abort for the retry failed", "cluster", c, "error", err.Error())
 		}
 	}
