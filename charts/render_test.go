@@ -54,6 +54,9 @@ func TestSpokeChartRendersWithDefaults(t *testing.T) {
 	if !allows(hubAccess.Rules, "rollouts.flotilla.dev", "rollouts", "patch") || !allows(hubAccess.Rules, "", "configmaps", "patch") {
 		t.Errorf("the hub-access ClusterRole cannot apply Rollouts and ConfigMap companions: %v", hubAccess.Rules)
 	}
+	if !allows(hubAccess.Rules, "rollouts.flotilla.dev", "rollouts", "delete") || !allows(hubAccess.Rules, "", "configmaps", "delete") {
+		t.Errorf("the hub-access ClusterRole cannot remove Rollouts and ConfigMap companions of a deleted FleetRollout: %v", hubAccess.Rules)
+	}
 	if !allows(hubAccess.Rules, "rollouts.flotilla.dev", "rollouts/status", "patch") {
 		t.Errorf("the hub-access ClusterRole cannot clear status.abort for a fleet retry: %v", hubAccess.Rules)
 	}

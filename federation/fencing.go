@@ -27,6 +27,11 @@ const (
 	// FleetRolloutAnnotation names the FleetRollout (namespace/name in the hub) that placed
 	// the object.
 	FleetRolloutAnnotation = "fleet.flotilla.dev/fleetrollout"
+
+	// FleetRolloutUIDAnnotation holds the metadata.uid of that FleetRollout: a FleetRollout
+	// created again with the same name takes over the objects an earlier one left (deletion
+	// policy Orphan), and its first write to each is then a real change the hub's watch sees.
+	FleetRolloutUIDAnnotation = "fleet.flotilla.dev/fleetrollout-uid"
 )
 
 // ErrStaleTerm is wrapped by the error CheckTerm returns for a directive from an older term.

@@ -6,9 +6,10 @@ package main
 // the hub may do in a member cluster is the member's business: the spoke chart's hubAccess
 // ServiceAccount (see docs/install.md).
 
-// FleetRollout controller: its own kind (watched), status written once per reconcile, and
-// the finalizers subresource that lets it own its ControllerRevisions.
-// +kubebuilder:rbac:groups=fleet.flotilla.dev,resources=fleetrollouts,verbs=get;list;watch
+// FleetRollout controller: its own kind (watched, patched only to add and remove its finalizer),
+// status written once per reconcile, and the finalizers subresource that lets it own its
+// ControllerRevisions.
+// +kubebuilder:rbac:groups=fleet.flotilla.dev,resources=fleetrollouts,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=fleet.flotilla.dev,resources=fleetrollouts/status,verbs=patch
 // +kubebuilder:rbac:groups=fleet.flotilla.dev,resources=fleetrollouts/finalizers,verbs=update
 

@@ -9,5 +9,5 @@
 // hubAccess.companionRules).
 package memberaccess
 
-// +kubebuilder:rbac:groups=rollouts.flotilla.dev,resources=rollouts,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=rollouts.flotilla.dev,resources=rollouts,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=rollouts.flotilla.dev,resources=rollouts/status,verbs=patch

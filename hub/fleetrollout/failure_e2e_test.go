@@ -203,18 +203,7 @@ func partition(ctx context.Context, t *testing.T, hub client.Client, byName map[
 	waitFleetRollout(ctx, t, hub, key, cut.Name+" Unknown in the middle of the second wave", func(f *fleetv1alpha1.FleetRollout) bool {
 		return f.Status.CurrentRevision == 5 && f.Status.CurrentWave == "europe" && clusterPhase(f, cut.Name) == fleetv1alpha1.ClusterUnknown
 	})
-	mcKey := client.ObjectKey{Name: cut.Name}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		mc := &fleetv1alpha1.MemberCluster{}
-		if err := hub.Get(ctx, mcKey, mc); err == nil && meta.IsStatusConditionFalse(mc.Status.Conditions, fleetv1alpha1.ConditionReachable) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("MemberCluster %s never became unreachable", cut.Name)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	waitMemberUnreachable(ctx, t, hub, cut.Name)
 	// The wave waits: a few more seconds change nothing.
 	time.Sleep(3 * time.Second)
 	got := &fleetv1alpha1.FleetRollout{}

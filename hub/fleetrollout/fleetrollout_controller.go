@@ -57,7 +57,11 @@ limitations under the License.
 // Every decision journaled for the first time also becomes an event on the FleetRollout
 // (metrics.go), and Collector reports FleetRollouts and members from the cache at scrape time.
 //
-// What is not done yet: member objects stay when a FleetRollout is deleted.
+// Deletion (fleetrollout_deletion.go): the hub adds a finalizer to every FleetRollout; once it
+// is deleted, deletionPolicy Delete removes the Rollout and companions from every cluster the
+// journal says got them (fenced by preconditions on what the hub read), waiting, with condition
+// Deleting naming them, for clusters that cannot be reached unless their MemberCluster is
+// deleted; Orphan leaves them. The deletion is journaled (Deleted) before the finalizer goes.
 package fleetrollout
 
 import (
@@ -126,7 +130,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("fleetrollout").
 		For(&fleetv1alpha1.FleetRollout{}, builder.WithPredicates(
-			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deletionStarted{}))).
 		Watches(&fleetv1alpha1.FleetApproval{}, handler.EnqueueRequestsFromMapFunc(
 			func(_ context.Context, o client.Object) []reconcile.Request {
 				a := o.(*fleetv1alpha1.FleetApproval)
@@ -183,8 +187,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !fro.DeletionTimestamp.IsZero() {
-		// Member objects stay where they are; ControllerRevisions go with the owner.
-		return ctrl.Result{}, nil
+		return r.reconcileDelete(ctx, fro, term) // ControllerRevisions go with the owner
+	}
+	if err := r.ensureFinalizer(ctx, fro); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	run := newRun(r, fro, term)
 	requeue, err := run.reconcile(ctx)

@@ -19,7 +19,6 @@ package fleetrollout
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -122,10 +121,6 @@ func (u *run) retry(ctx context.Context) error {
 // clearAbort clears status.abort on a member Rollout of the current revision, with an
 // optimistic lock so that it never lands on a Rollout the spoke changed since it was read.
 func (u *run) clearAbort(ctx context.Context, cluster string) error {
-	c, unknown, ok := u.memberClient(ctx, cluster)
-	if !ok {
-		return errors.New(unknown.Message)
-	}
 	obs := u.read(ctx, cluster, u.fro)
 	switch {
 	case !obs.Reachable:
@@ -138,7 +133,7 @@ func (u *run) clearAbort(ctx context.Context, cluster string) error {
 	ro.Status.Abort = false
 	// The member client keeps the patched Rollout for the reads that follow until its cache
 	// shows it: this reconcile and the next never judge the cluster by the aborted one.
-	return c.Status().Patch(ctx, ro, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+	return obs.Client.Status().Patch(ctx, ro, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
 }
 
 // departures journals ClusterDeparted for each dispatched cluster that left the placement:

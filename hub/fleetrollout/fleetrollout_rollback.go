@@ -145,20 +145,6 @@ func (u *run) stableRender(ctx context.Context, rev int64) (*stableSpec, error) 
 	return &stableSpec{fro: fro, plan: p}, nil
 }
 
-// memberClient is the client of a member cluster, or, when there is none, the cluster's view:
-// Unknown, saying why.
-func (u *run) memberClient(ctx context.Context, cluster string) (client.Client, clusterView, bool) {
-	mc := u.members[cluster]
-	if mc == nil {
-		return nil, clusterView{Sched: plan.Unknown, Phase: fleetv1alpha1.ClusterUnknown, Message: "no MemberCluster"}, false
-	}
-	m, err := u.r.Members.Get(ctx, mc)
-	if err != nil {
-		return nil, clusterView{Sched: plan.Unknown, Phase: fleetv1alpha1.ClusterUnknown, Message: err.Error()}, false
-	}
-	return m.Client, clusterView{}, true
-}
-
 // placeStable places the stable revision on one cluster if it is not there yet, its Rollout
 // stamped with the fast-track directive for that revision, and says where the cluster stands
 // (RollingBack, RolledBack once Healthy on it). beforeWrite, if set, is
@@ -171,10 +157,6 @@ func (u *run) placeStable(ctx context.Context, cluster string, to int64, stable 
 	case !obs.Reachable:
 		return v, nil
 	case obs.Rollout == nil || memberRevision(obs.Rollout) != to:
-		mcl, unknown, ok := u.memberClient(ctx, cluster)
-		if !ok {
-			return unknown, nil
-		}
 		if beforeWrite != nil {
 			if err := beforeWrite(); err != nil {
 				return v, err
@@ -184,7 +166,7 @@ func (u *run) placeStable(ctx context.Context, cluster string, to int64, stable 
 		if err == nil {
 			// Fast-tracked: the stable revision already ran its steps in this fleet; a cluster
 			// returning to it must not wait at them (an indefinite pause would hold it forever).
-			err = place(ctx, mcl, stable.fro, tmpl, to, u.term, true)
+			err = place(ctx, obs.Client, stable.fro, tmpl, to, u.term, true)
 		}
 		v = clusterView{Phase: fleetv1alpha1.ClusterRollingBack, Term: int64(u.term),
 			Message: fmt.Sprintf("returning to revision %d", to)}

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -466,5 +467,31 @@ func waitFleetRollout(ctx context.Context, t *testing.T, c client.Client, key cl
 			t.Fatalf("FleetRollout %s not %s in time; last seen status:\n%s", key, what, last)
 		case <-time.After(250 * time.Millisecond):
 		}
+	}
+}
+
+// patchMemberCluster merge-patches a MemberCluster on the hub (its labels, maintenance...).
+func patchMemberCluster(ctx context.Context, t *testing.T, hub client.Client, name, patch string) {
+	t.Helper()
+	mc := &fleetv1alpha1.MemberCluster{}
+	mc.Name = name
+	if err := hub.Patch(ctx, mc, client.RawPatch("application/merge-patch+json", []byte(patch))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitMemberUnreachable waits until the hub's heartbeat marks the MemberCluster not Reachable.
+func waitMemberUnreachable(ctx context.Context, t *testing.T, hub client.Client, name string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mc := &fleetv1alpha1.MemberCluster{}
+		if err := hub.Get(ctx, client.ObjectKey{Name: name}, mc); err == nil && meta.IsStatusConditionFalse(mc.Status.Conditions, fleetv1alpha1.ConditionReachable) {
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			t.Fatalf("MemberCluster %s never became unreachable", name)
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 }

@@ -52,6 +52,9 @@ func stamp(obj *unstructured.Unstructured, fro *fleetv1alpha1.FleetRollout, rev 
 	ann := obj.GetAnnotations()
 	ann[federation.RevisionAnnotation] = strconv.FormatInt(rev, 10)
 	ann[federation.FleetRolloutAnnotation] = fro.Namespace + "/" + fro.Name
+	if fro.UID != "" {
+		ann[federation.FleetRolloutUIDAnnotation] = string(fro.UID)
+	}
 	obj.SetAnnotations(ann)
 }
 
@@ -154,24 +157,36 @@ type observation struct {
 	Until time.Time
 	// Err says why the member is not reachable.
 	Err error
+	// Client is the member's client (cached Rollout reads with the hub's own writes, direct
+	// writes) when it is Reachable.
+	Client client.Client
 }
 
-// observeMember reads the member Rollout of fro from the cache of mc's cluster, with the
-// hub's own writes (members.Member.GetRollout). A member whose MemberCluster reports it
-// unreachable (the heartbeat), that is not engaged, or whose cache cannot be trusted is not
-// reachable: its cache may hold a stale Healthy.
-func observeMember(ctx context.Context, reg *members.Registry, mc *fleetv1alpha1.MemberCluster, fro *fleetv1alpha1.FleetRollout) observation {
+// reachMember is the engaged member of mc, or why its Rollouts cannot be trusted: its
+// MemberCluster reports it unreachable (the heartbeat), it is not engaged, or its cache has not
+// listed or its watch fails (the cache may hold a stale Healthy).
+func reachMember(ctx context.Context, reg *members.Registry, mc *fleetv1alpha1.MemberCluster) (*members.Member, error) {
 	if mc == nil {
-		return observation{Err: errors.New("no MemberCluster")}
+		return nil, errors.New("no MemberCluster")
 	}
 	if c := meta.FindStatusCondition(mc.Status.Conditions, fleetv1alpha1.ConditionReachable); c != nil && c.Status == metav1.ConditionFalse {
-		return observation{Err: fmt.Errorf("MemberCluster %s is not Reachable: %s", mc.Name, c.Message)}
+		return nil, fmt.Errorf("MemberCluster %s is not Reachable: %s", mc.Name, c.Message)
 	}
 	m, err := reg.Get(ctx, mc)
 	if err != nil {
-		return observation{Err: err}
+		return nil, err
 	}
 	if err := m.Observable(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// observeMember reads the member Rollout of fro from the cache of mc's cluster, with the
+// hub's own writes (members.Member.GetRollout), if the member can be reached (reachMember).
+func observeMember(ctx context.Context, reg *members.Registry, mc *fleetv1alpha1.MemberCluster, fro *fleetv1alpha1.FleetRollout) observation {
+	m, err := reachMember(ctx, reg, mc)
+	if err != nil {
 		return observation{Err: err}
 	}
 	ro, until, err := m.GetRollout(ctx, client.ObjectKey{Namespace: targetNamespace(fro), Name: fro.Name})
@@ -180,11 +195,11 @@ func observeMember(ctx context.Context, reg *members.Registry, mc *fleetv1alpha1
 	case errors.As(err, &notYet):
 		return observation{Pending: true, Until: notYet.Until, Err: err}
 	case apierrors.IsNotFound(err):
-		return observation{Reachable: true, Until: until}
+		return observation{Reachable: true, Until: until, Client: m.Client}
 	case err != nil:
 		return observation{Err: err}
 	}
-	return observation{Reachable: true, Rollout: ro, Until: until}
+	return observation{Reachable: true, Rollout: ro, Until: until, Client: m.Client}
 }
 
 // memberRevision is the fleet revision stamped on a member Rollout, 0 if none.

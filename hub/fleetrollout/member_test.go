@@ -31,11 +31,11 @@ import (
 
 // TestRenderRollout checks what the hub applies to a member: no nulls (a container without
 // resources must not become resources: null, which the schema refuses), no status, and the
-// hub's stamp: placed label, term, revision and FleetRollout annotations, and the fast-track
-// directive only on a return to the stable revision.
+// hub's stamp: placed label, term, revision and FleetRollout (name and UID) annotations, and
+// the fast-track directive only on a return to the stable revision.
 func TestRenderRollout(t *testing.T) {
 	fro := &fleetv1alpha1.FleetRollout{}
-	fro.Namespace, fro.Name = "shop", "checkout"
+	fro.Namespace, fro.Name, fro.UID = "shop", "checkout", "uid-1"
 	tmpl := &fleetv1alpha1.RolloutTemplate{
 		Metadata: fleetv1alpha1.TemplateMetadata{Labels: map[string]string{"team": "pay"},
 			// A template cannot ask for the fast-track itself: a normal dispatch drops it.
@@ -85,7 +85,8 @@ func TestRenderRollout(t *testing.T) {
 	}
 	ann := u.GetAnnotations()
 	if ann[federation.TermAnnotation] != "7" || ann[federation.RevisionAnnotation] != "3" ||
-		ann[federation.FleetRolloutAnnotation] != "shop/checkout" || u.GetLabels()[federation.PlacedLabel] != "true" ||
+		ann[federation.FleetRolloutAnnotation] != "shop/checkout" || ann[federation.FleetRolloutUIDAnnotation] != "uid-1" ||
+		u.GetLabels()[federation.PlacedLabel] != "true" ||
 		u.GetLabels()["team"] != "pay" {
 		t.Errorf("rendered metadata: labels %v annotations %v", u.GetLabels(), ann)
 	}

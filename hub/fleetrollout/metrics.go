@@ -151,7 +151,8 @@ func (r *Reconciler) recordDecision(fro *fleetv1alpha1.FleetRollout, d journal.D
 	switch {
 	case d.Type == journal.ClusterFailed, d.Type == journal.Aborted, d.Type == journal.RollbackStarted,
 		d.Type == journal.WaveCompleted && d.Outcome == fleetv1alpha1.WaveFailed,
-		d.Type == journal.GateEvaluated && d.Gate != nil && d.Gate.Verdict != fleetv1alpha1.GatePassed:
+		d.Type == journal.GateEvaluated && d.Gate != nil && d.Gate.Verdict != fleetv1alpha1.GatePassed,
+		d.Type == journal.Deleted && d.Deletion != nil && len(d.Deletion.LeftOn) > 0:
 		typ = corev1.EventTypeWarning
 	}
 	r.Recorder.Eventf(fro, nil, typ, string(d.Type), "Journal", "%s", msg)

@@ -148,11 +148,7 @@ func TestMidRun(t *testing.T) {
 	// ap-south leaves the placement in the middle of its wave.
 	mcPatch := func(name, patch string) {
 		t.Helper()
-		mc := &fleetv1alpha1.MemberCluster{}
-		mc.Name = name
-		if err := hub.Client.Patch(ctx, mc, client.RawPatch("application/merge-patch+json", []byte(patch))); err != nil {
-			t.Fatal(err)
-		}
+		patchMemberCluster(ctx, t, hub.Client, name, patch)
 	}
 	mcPatch("eu-west", `{"spec":{"maintenance":true}}`)
 	jsonPatch(ctx, t, hub.Client, fro, `[`+

@@ -76,13 +76,20 @@ const (
 	// ClusterCaughtUp means a cluster that joined (or left maintenance) after its wave ran was
 	// given the stable revision, Rollback.ToRevision, instead of the one going out.
 	ClusterCaughtUp Type = "ClusterCaughtUp"
+	// Deleted means the FleetRollout was deleted and the hub is done with what it placed:
+	// Deletion.Policy Delete removed the Rollout and companions from Clusters (and left them
+	// on Deletion.LeftOn, clusters whose MemberCluster was gone); Orphan left them running on
+	// Clusters. It ends the FleetRollout's journal: its state is forgotten and the IDs of its
+	// decisions are free again, so that a FleetRollout created again with the same name starts
+	// afresh (History keeps both).
+	Deleted Type = "Deleted"
 )
 
 // Types lists every decision type, in the order a run usually meets them.
 var Types = []Type{
 	WaveStarted, ClusterDispatched, ClusterPromoted, ClusterFailed, GateEvaluated, ApprovalGiven,
 	WaveCompleted, Paused, Resumed, Aborted, RollbackStarted, RollbackCompleted, Retried, ClusterDeparted,
-	ClusterCaughtUp,
+	ClusterCaughtUp, Deleted,
 }
 
 // RollbackScope says which clusters a rollback returns.
@@ -136,6 +143,8 @@ type Decision struct {
 	Approval *Approval `json:"approval,omitempty"`
 	// Rollback is what a rollback returns, and to which revision (RollbackStarted/Completed).
 	Rollback *Rollback `json:"rollback,omitempty"`
+	// Deletion is how the FleetRollout's deletion was carried out (Deleted).
+	Deletion *Deletion `json:"deletion,omitempty"`
 }
 
 // Gate is a gate's verdict with the values it was computed from.
@@ -162,6 +171,21 @@ type Rollback struct {
 	ToRevision int64 `json:"toRevision"`
 }
 
+// DeletionPolicy is what a deletion did to the placed objects: Delete or Orphan.
+type DeletionPolicy = fleetv1alpha1.DeletionPolicy
+
+// Deletion is how a FleetRollout's deletion was carried out.
+type Deletion struct {
+	// Policy is Delete or Orphan.
+	Policy DeletionPolicy `json:"policy"`
+	// UID is the deleted FleetRollout's metadata.uid: it tells this deletion from that of a
+	// FleetRollout of the same name created again later.
+	UID string `json:"uid"`
+	// LeftOn are clusters (Delete) whose objects stay because their MemberCluster was deleted
+	// before the hub could reach them, sorted.
+	LeftOn []string `json:"leftOn,omitempty"`
+}
+
 // ErrInvalid is wrapped by every validation error.
 var ErrInvalid = errors.New("invalid decision")
 
@@ -181,7 +205,7 @@ func (d *Decision) Validate() error {
 	if d.Namespace == "" || d.Name == "" {
 		return invalid("%s %s: namespace and name are required", d.Type, d.ID)
 	}
-	if d.Revision < 1 {
+	if d.Revision < 1 && d.Type != Deleted { // a FleetRollout may be deleted before its first revision
 		return invalid("%s %s: revision must be at least 1, got %d", d.Type, d.ID, d.Revision)
 	}
 	need := func(ok bool, what string) error {
@@ -213,6 +237,10 @@ func (d *Decision) Validate() error {
 			"wave is required and outcome must be Succeeded or Failed")
 	case Paused, Resumed, Aborted:
 		return nil
+	case Deleted:
+		return need(d.Deletion != nil && d.Deletion.UID != "" &&
+			(d.Deletion.Policy == fleetv1alpha1.DeletionDelete || d.Deletion.Policy == fleetv1alpha1.DeletionOrphan),
+			"deletion.uid is required and deletion.policy must be Delete or Orphan")
 	case RollbackStarted, RollbackCompleted:
 		if d.Rollback == nil || (d.Rollback.Scope != RollbackWave && d.Rollback.Scope != RollbackAll) {
 			return invalid("%s %s: rollback.scope must be Wave or All", d.Type, d.ID)
@@ -251,6 +279,9 @@ func (d *Decision) NaturalID() string {
 	if d.Type == ClusterCaughtUp && d.Rollback != nil {
 		id += "/to=" + strconv.FormatInt(d.Rollback.ToRevision, 10)
 	}
+	if d.Deletion != nil {
+		id += "/uid=" + d.Deletion.UID
+	}
 	return id
 }
 
@@ -270,6 +301,11 @@ func (d *Decision) DeepCopy() Decision {
 	if d.Rollback != nil {
 		r := *d.Rollback
 		out.Rollback = &r
+	}
+	if d.Deletion != nil {
+		x := *d.Deletion
+		x.LeftOn = append([]string(nil), d.Deletion.LeftOn...)
+		out.Deletion = &x
 	}
 	return out
 }

@@ -119,6 +119,14 @@ func (f *FSM) record(e Entry) {
 		r = &rollout{state: RolloutState{Namespace: k.Namespace, Name: k.Name}}
 		f.rollouts[k] = r
 	}
+	if e.Type == Deleted {
+		// The IDs of the deleted FleetRollout's decisions are free again: one created again with
+		// the same name journals its own (the entries stay in History).
+		for _, p := range r.positions {
+			delete(f.ids, f.entries[p].ID)
+		}
+		f.ids[e.ID] = e.Index
+	}
 	r.positions = append(r.positions, len(f.entries)-1)
 	r.state.apply(&f.entries[len(f.entries)-1])
 }

@@ -54,6 +54,8 @@ func dec(typ Type, rev int64, wave, cluster string, mod ...func(*Decision)) Deci
 		d.Outcome = fleetv1alpha1.WaveSucceeded
 	case RollbackStarted, RollbackCompleted:
 		d.Rollback = &Rollback{Scope: RollbackAll, ToRevision: rev - 1}
+	case Deleted:
+		d.Deletion = &Deletion{Policy: fleetv1alpha1.DeletionDelete, UID: "uid-1"}
 	}
 	for _, m := range mod {
 		m(&d)
@@ -117,6 +119,9 @@ func TestValidate(t *testing.T) {
 		"retried, no token":         dec(Retried, 2, "us-east", "", func(d *Decision) { d.Reason = "" }),
 		"departed, no wave":         dec(ClusterDeparted, 2, "", "c1"),
 		"caught up, no target":      dec(ClusterCaughtUp, 2, "us-east", "c1", func(d *Decision) { d.Rollback = nil }),
+		"deleted, no deletion":      dec(Deleted, 2, "", "", func(d *Decision) { d.Deletion = nil }),
+		"deleted, no uid":           dec(Deleted, 2, "", "", func(d *Decision) { d.Deletion.UID = "" }),
+		"deleted, unknown policy":   dec(Deleted, 2, "", "", func(d *Decision) { d.Deletion.Policy = "Foreground" }),
 	}
 	noID := dec(Paused, 1, "", "")
 	noID.ID = ""
@@ -235,6 +240,58 @@ func TestRetryAndDeparture(t *testing.T) {
 	}
 	if _, ok := st.Cluster("c4"); ok {
 		t.Error("a caught-up cluster became a member of the run")
+	}
+}
+
+// TestDeletedEndsTheJournalOfAFleetRollout: a FleetRollout deleted before its first revision
+// can be journaled; Deleted forgets the run, so a FleetRollout created again with the same name
+// starts from revision 1 with nothing started, and may journal the same decisions (the same
+// IDs) again; a repeated Deleted is a duplicate; History keeps both lives, and so does a
+// snapshot.
+func TestDeletedEndsTheJournalOfAFleetRollout(t *testing.T) {
+	if d := dec(Deleted, 0, "", ""); d.Validate() != nil {
+		t.Errorf("a deletion before the first revision is refused: %v", d.Validate())
+	}
+	a := &applier{t: t, fsm: New()}
+	first := []Decision{
+		dec(WaveStarted, 1, "us-east", "", func(d *Decision) { d.Clusters = []string{"c1"} }),
+		dec(ClusterDispatched, 1, "us-east", "c1"),
+		dec(WaveStarted, 2, "us-east", "", func(d *Decision) { d.Clusters = []string{"c1"} }),
+		dec(ClusterDispatched, 2, "us-east", "c1"),
+	}
+	a.mustApply(first...)
+	deleted := dec(Deleted, 2, "", "", func(d *Decision) { d.Clusters = []string{"c1"} })
+	a.mustApply(deleted)
+	if res := a.apply(deleted); !res.Duplicate || res.Index != 5 {
+		t.Errorf("Deleted proposed again: %+v, want a duplicate of index 5", res)
+	}
+	st, _ := a.fsm.State("default", "checkout")
+	if st.Revision != 0 || len(st.Waves) != 0 || st.LastIndex != 5 {
+		t.Errorf("state after Deleted: %+v, want the run forgotten", st)
+	}
+	if _, ok := a.fsm.Lookup(first[1].ID); ok {
+		t.Errorf("Lookup(%s) still finds the deleted FleetRollout's decision", first[1].ID)
+	}
+	// Created again: revision 1 is its first run, and its decisions are recorded, not duplicates.
+	a.mustApply(first[0], first[1])
+	st, _ = a.fsm.State("default", "checkout")
+	if ws := st.Wave("us-east"); st.Revision != 1 || ws == nil || !ws.Started || ws.Members["c1"].Progress != ProgressDispatched {
+		t.Errorf("state of the FleetRollout created again: %+v, want revision 1 with c1 dispatched", st)
+	}
+	if e, ok := a.fsm.Lookup(first[1].ID); !ok || e.Index != 8 { // index 6 carried the duplicate
+		t.Errorf("Lookup(%s) = %+v, %v; want the new life's entry, index 8", first[1].ID, e, ok)
+	}
+	if h := a.fsm.History("default", "checkout"); len(h) != 7 {
+		t.Errorf("history holds %d entries, want both lives (7)", len(h))
+	}
+	restored := New()
+	if err := restored.Restore(io.NopCloser(bytes.NewReader(snapshotBytes(t, a.fsm)))); err != nil {
+		t.Fatalf("restoring a journal in which an ID comes back after Deleted: %v", err)
+	}
+	s1, _ := a.fsm.State("default", "checkout")
+	s2, _ := restored.State("default", "checkout")
+	if !reflect.DeepEqual(s1, s2) {
+		t.Errorf("state differs after restore:\n%+v\n%+v", s1, s2)
 	}
 }
 

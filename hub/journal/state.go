@@ -134,6 +134,11 @@ func (s *RolloutState) StartedWaves() []string {
 // replica applies the same entries in the same order and must reach the same state.
 func (s *RolloutState) apply(e *Entry) {
 	d := &e.Decision
+	if d.Type == Deleted {
+		// The FleetRollout is gone: nothing of its run carries over to one created again.
+		*s = RolloutState{Namespace: s.Namespace, Name: s.Name, Term: d.Term, LastIndex: e.Index}
+		return
+	}
 	switch {
 	case d.Revision < s.Revision:
 		return // a superseded run: history only

@@ -345,7 +345,10 @@ func TestFleetHistoryAndHubStatus(t *testing.T) {
 	gate.Gate = &journal.Gate{Name: "healthy", Fleet: true, Verdict: fleetv1alpha1.GatePassed, Message: "1 of 1 clusters healthy"}
 	paused := d(journal.Paused, "")
 	paused.ID, paused.Reason = paused.NaturalID()+"/g2", "spec.paused set"
-	g.Propose(t, approved, started, gate, paused)
+	deleted := d(journal.Deleted, "")
+	deleted.Clusters, deleted.Reason = []string{"east-1"}, "removed from east-1"
+	deleted.Deletion = &journal.Deletion{Policy: fleetv1alpha1.DeletionDelete, UID: "u1", LeftOn: []string{"west-2"}}
+	g.Propose(t, approved, started, gate, paused, deleted)
 
 	var follower string
 	for i, n := range g.Nodes {
@@ -359,6 +362,7 @@ func TestFleetHistoryAndHubStatus(t *testing.T) {
 		{"WaveStarted", "canary", "-", "clusters east-1"},
 		{"GateEvaluated", "canary", "-", "gate healthy: Passed; 1 of 1 clusters healthy"},
 		{"Paused", "-", "-", "spec.paused set"},
+		{"Deleted", "-", "-", "policy Delete; left on west-2; clusters east-1; removed from east-1"},
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != len(want)+1 {

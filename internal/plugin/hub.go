@@ -97,6 +97,11 @@ func entryDetail(d *journal.Decision) string {
 		}
 	case d.Rollback != nil:
 		parts = append(parts, fmt.Sprintf("%s to revision %d", d.Rollback.Scope, d.Rollback.ToRevision))
+	case d.Deletion != nil:
+		parts = append(parts, "policy "+string(d.Deletion.Policy))
+		if len(d.Deletion.LeftOn) > 0 {
+			parts = append(parts, "left on "+strings.Join(d.Deletion.LeftOn, ","))
+		}
 	}
 	if d.Outcome != "" {
 		parts = append(parts, string(d.Outcome))

@@ -24,6 +24,11 @@ const (
 	// missing FleetAnalysisTemplate, a wave that names an unknown cluster, a patch that does not
 	// apply to the template.
 	ConditionInvalid = "Invalid"
+
+	// ConditionDeleting is True once the FleetRollout is deleted while the hub removes the
+	// Rollout and companions it placed (deletionPolicy Delete); its message names the clusters
+	// that still hold them.
+	ConditionDeleting = "Deleting"
 )
 
 // Condition types of a MemberCluster.
@@ -98,6 +103,15 @@ const (
 
 	// ReasonInvalidSpec: the spec cannot be carried out; the message says why.
 	ReasonInvalidSpec = "InvalidSpec"
+
+	// ReasonRemovingObjects: the FleetRollout was deleted and the hub is removing the objects
+	// it placed from the member clusters.
+	ReasonRemovingObjects = "RemovingObjects"
+
+	// ReasonClustersUnreachable: the FleetRollout was deleted, and member clusters that hold
+	// objects it placed cannot be reached; it stays until they can, or until their
+	// MemberCluster is deleted.
+	ReasonClustersUnreachable = "ClustersUnreachable"
 )
 
 // Reasons of MemberCluster conditions.

@@ -8,7 +8,7 @@ import (
 
 // FleetRolloutPhase summarizes a FleetRollout's conditions in one word for people and printer
 // columns. Controllers decide on conditions, never on the phase.
-// +kubebuilder:validation:Enum=Pending;Progressing;Paused;WaitingForApproval;Succeeded;Failed;RollingBack;RolledBack
+// +kubebuilder:validation:Enum=Pending;Progressing;Paused;WaitingForApproval;Succeeded;Failed;RollingBack;RolledBack;Deleting
 type FleetRolloutPhase string
 
 const (
@@ -30,6 +30,9 @@ const (
 	// FleetRolloutRolledBack means an abort or RollbackAll returned every cluster to the stable
 	// revision.
 	FleetRolloutRolledBack FleetRolloutPhase = "RolledBack"
+	// FleetRolloutDeleting means the FleetRollout was deleted and the hub is still removing what
+	// it placed (deletionPolicy Delete).
+	FleetRolloutDeleting FleetRolloutPhase = "Deleting"
 )
 
 // FleetRolloutStatus is the observed state of a FleetRollout, written by the hub leader only.
@@ -38,7 +41,8 @@ type FleetRolloutStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready, Progressing, Stalled, Paused and Invalid (see conditions.go).
+	// conditions: Ready, Progressing, Stalled, Paused, Invalid and, once deleted, Deleting (see
+	// conditions.go).
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -157,6 +157,17 @@ type FleetRolloutSpec struct {
 	// +kubebuilder:validation:Maximum=100
 	RevisionHistoryLimit *int32 `json:"revisionHistoryLimit,omitempty"`
 
+	// deletionPolicy says what happens to the Rollout and companions the hub placed on member
+	// clusters when the FleetRollout is deleted. Delete (the default) removes them from every
+	// member cluster that got them, including clusters that have since left the placement; the
+	// FleetRollout stays (status condition Deleting names the clusters still holding objects)
+	// until every such cluster was reached or its MemberCluster was deleted. Orphan leaves them
+	// running as they are, still labelled and annotated as placed by the hub (a FleetRollout
+	// created again with the same name takes them over).
+	// +optional
+	// +kubebuilder:default=Delete
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
 	// progressDeadlineSeconds is how long one cluster may take to bring its Rollout to the new
 	// revision, from the hub's directive to a healthy, fully promoted Rollout, before the hub
 	// counts the cluster as failed. Unset: no deadline beyond the member Rollout's own.
@@ -420,6 +431,19 @@ const (
 
 	// FailureRollbackAll returns every cluster that has the new revision to the stable one.
 	FailureRollbackAll FailureAction = "RollbackAll"
+)
+
+// DeletionPolicy says what deleting a FleetRollout does to the objects it placed.
+// +kubebuilder:validation:Enum=Delete;Orphan
+type DeletionPolicy string
+
+const (
+	// DeletionDelete removes the Rollout and companions from every member cluster that got them
+	// before the FleetRollout goes away.
+	DeletionDelete DeletionPolicy = "Delete"
+
+	// DeletionOrphan leaves the Rollout and companions running in the member clusters.
+	DeletionOrphan DeletionPolicy = "Orphan"
 )
 
 // FailurePolicy says what the hub does when a wave fails.
