@@ -41,10 +41,10 @@ type Cluster struct {
 	cache     *scopedCache
 }
 
-func newCluster(namespace string, shared cluster.Cluster) *Cluster {
+func newCluster(namespace string, shared cluster.Cluster, rs *routers) *Cluster {
 	ns := scope{namespace: namespace, mapper: shared.GetRESTMapper(), scheme: shared.GetScheme()}
 	return &Cluster{Cluster: shared, namespace: namespace, client: NewClient(shared.GetClient(), namespace),
-		cache: &scopedCache{Cache: shared.GetCache(), ns: ns}}
+		cache: &scopedCache{Cache: shared.GetCache(), ns: ns, routers: rs}}
 }
 
 // Namespace is the namespace the cluster's namespaced objects live in (its name).
@@ -145,7 +145,8 @@ func (r scopedReader) List(ctx context.Context, list client.ObjectList, opts ...
 // namespace's objects (and cluster-scoped ones) only.
 type scopedCache struct {
 	cache.Cache
-	ns scope
+	ns      scope
+	routers *routers
 }
 
 func (c *scopedCache) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
@@ -165,7 +166,7 @@ func (c *scopedCache) GetInformer(ctx context.Context, obj client.Object, opts .
 	if err != nil {
 		return nil, err
 	}
-	return &scopedInformer{Informer: inf, namespace: c.ns.namespace}, nil
+	return &scopedInformer{Informer: inf, namespace: c.ns.namespace, routers: c.routers}, nil
 }
 
 func (c *scopedCache) GetInformerForKind(ctx context.Context, gvk schema.GroupVersionKind, opts ...cache.InformerGetOption) (cache.Informer, error) {
@@ -173,7 +174,7 @@ func (c *scopedCache) GetInformerForKind(ctx context.Context, gvk schema.GroupVe
 	if err != nil {
 		return nil, err
 	}
-	return &scopedInformer{Informer: inf, namespace: c.ns.namespace}, nil
+	return &scopedInformer{Informer: inf, namespace: c.ns.namespace, routers: c.routers}, nil
 }
 
 // RemoveInformer is refused: the informer serves every namespace-cluster.
@@ -181,22 +182,51 @@ func (c *scopedCache) RemoveInformer(context.Context, client.Object) error {
 	return fmt.Errorf("namespace-cluster %s: the shared informers are not removed for one namespace", c.ns.namespace)
 }
 
-// scopedInformer passes its handlers the events of one namespace and of cluster-scoped objects.
+// scopedInformer passes its handlers the events of one namespace and of cluster-scoped objects,
+// through the router of the shared informer (or, for a handler that asks for resyncs, which
+// the router does not do, through a filtered handler of its own).
 type scopedInformer struct {
 	cache.Informer
 	namespace string
+	routers   *routers
 }
 
 func (i *scopedInformer) AddEventHandler(h toolscache.ResourceEventHandler) (toolscache.ResourceEventHandlerRegistration, error) {
-	return i.Informer.AddEventHandler(i.filter(h))
+	return i.add(h, 0)
 }
 
 func (i *scopedInformer) AddEventHandlerWithResyncPeriod(h toolscache.ResourceEventHandler, resync time.Duration) (toolscache.ResourceEventHandlerRegistration, error) {
-	return i.Informer.AddEventHandlerWithResyncPeriod(i.filter(h), resync)
+	return i.add(h, resync)
 }
 
 func (i *scopedInformer) AddEventHandlerWithOptions(h toolscache.ResourceEventHandler, opts toolscache.HandlerOptions) (toolscache.ResourceEventHandlerRegistration, error) {
-	return i.Informer.AddEventHandlerWithOptions(i.filter(h), opts)
+	if opts.ResyncPeriod != nil && *opts.ResyncPeriod > 0 {
+		return i.Informer.AddEventHandlerWithOptions(i.filter(h), opts)
+	}
+	return i.add(h, 0)
+}
+
+func (i *scopedInformer) add(h toolscache.ResourceEventHandler, resync time.Duration) (toolscache.ResourceEventHandlerRegistration, error) {
+	if resync > 0 {
+		return i.Informer.AddEventHandlerWithResyncPeriod(i.filter(h), resync)
+	}
+	r, err := i.routers.of(i.Informer)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return i.Informer.AddEventHandler(i.filter(h))
+	}
+	return r.add(i.namespace, h), nil
+}
+
+// RemoveEventHandler removes a handler added through the router or directly.
+func (i *scopedInformer) RemoveEventHandler(reg toolscache.ResourceEventHandlerRegistration) error {
+	if rt, ok := reg.(*route); ok {
+		rt.r.remove(rt)
+		return nil
+	}
+	return i.Informer.RemoveEventHandler(reg)
 }
 
 // LastSyncResourceVersion is the shared informer's, when it tells it.
@@ -209,10 +239,7 @@ func (i *scopedInformer) LastSyncResourceVersion() string {
 
 func (i *scopedInformer) filter(h toolscache.ResourceEventHandler) toolscache.ResourceEventHandler {
 	return toolscache.FilteringResourceEventHandler{Handler: h, FilterFunc: func(o any) bool {
-		if t, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
-			o = t.Obj
-		}
-		obj, err := meta.Accessor(o)
-		return err == nil && (obj.GetNamespace() == i.namespace || obj.GetNamespace() == "")
+		ns, ok := namespaceOf(o)
+		return ok && (ns == i.namespace || ns == "")
 	}}
 }

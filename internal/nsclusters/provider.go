@@ -55,7 +55,8 @@ func IsMember(ns *corev1.Namespace) bool {
 // Provider engages one cluster per labelled namespace of its shared cluster, and disengages
 // it when the namespace loses the label or is deleted.
 type Provider struct {
-	shared cluster.Cluster
+	shared  cluster.Cluster
+	routers routers // one event handler per shared informer for all the clusters
 
 	mu       sync.Mutex
 	clusters map[multicluster.ClusterName]*Cluster
@@ -116,7 +117,7 @@ func (p *Provider) sync(ctx context.Context, aware multicluster.Aware, o any) {
 		p.mu.Unlock()
 		return
 	}
-	cl := newCluster(ns.Name, p.shared)
+	cl := newCluster(ns.Name, p.shared, &p.routers)
 	cctx, cancel := context.WithCancel(ctx)
 	p.clusters[name], p.cancel[name] = cl, cancel
 	p.mu.Unlock()
