@@ -217,43 +217,6 @@ func (u *run) render(cluster string) (*fleetv1alpha1.RolloutTemplate, error) {
 	return t, nil
 }
 
-// dispatch journals ClusterDispatched, then applies the revision to the member.
-func (u *run) dispatch(ctx context.Context, wave, cluster string) error {
-	if err := u.propose(ctx, u.decision(journal.ClusterDispatched, wave, cluster)); err != nil {
-		return err
-	}
-	u.views[cluster] = u.apply(ctx, cluster)
-	return nil
-}
-
-// apply places the cluster's objects; the view says how that went.
-func (u *run) apply(ctx context.Context, cluster string) clusterView {
-	v := clusterView{Sched: plan.Dispatched, Phase: fleetv1alpha1.ClusterProgressing,
-		Message: fmt.Sprintf("revision %d dispatched in term %d", u.rev.Number, u.term), Term: int64(u.term)}
-	mc := u.members[cluster]
-	if mc == nil {
-		return clusterView{Sched: plan.Unknown, Phase: fleetv1alpha1.ClusterUnknown, Message: "no MemberCluster"}
-	}
-	m, err := u.r.Members.Get(ctx, mc)
-	if err != nil {
-		return clusterView{Sched: plan.Unknown, Phase: fleetv1alpha1.ClusterUnknown, Message: err.Error()}
-	}
-	tmpl, err := u.render(cluster)
-	if err == nil {
-		if paused := u.memberPaused(tmpl, cluster); paused != tmpl.Spec.Paused {
-			tmpl = tmpl.DeepCopy()
-			tmpl.Spec.Paused = paused
-		}
-		err = applyCluster(ctx, m.Client, u.fro, tmpl, u.rev.Number, u.term)
-	}
-	if err != nil {
-		logf.FromContext(ctx).Info("placing the revision failed; will retry", "cluster", cluster, "error", err.Error())
-		v.Message = "placing the revision failed (will retry): " + err.Error()
-		u.failedWrite(cluster, err)
-	}
-	return v
-}
-
 // failedWrite records the first member write that failed.
 func (u *run) failedWrite(cluster string, err error) {
 	if u.writeFailed == nil {

@@ -146,10 +146,8 @@ func (u *run) runWave(ctx context.Context, w *plan.Wave, st *fleetv1alpha1.WaveS
 			st.StartedAt = &t
 			u.outcome.started = true
 		}
-		for _, c := range d.Start {
-			if err := u.dispatch(ctx, w.Name, c); err != nil {
-				return false, err
-			}
+		if err := u.dispatch(ctx, w.Name, d.Start); err != nil {
+			return false, err
 		}
 	}
 	for _, c := range d.DeadlineExceeded {
