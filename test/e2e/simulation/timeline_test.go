@@ -23,8 +23,8 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/watch"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 
 	rolloutsv1alpha1 "github.com/flotilla-io/flotilla/api/rollouts/v1alpha1"
 	"github.com/flotilla-io/flotilla/federation"
@@ -43,37 +43,41 @@ type timeline struct {
 	health map[string]time.Duration
 }
 
-// followRollouts starts following the member Rollouts until the timeline is stopped.
+// followRollouts starts following the member Rollouts (an informer of the test's own, which
+// lists again if the API server closes its watch) until the timeline is stopped. Times are
+// taken from its return, before which the revision must not change.
 func followRollouts(ctx context.Context, t testing.TB, s *sim, rev int64) *timeline {
 	t.Helper()
-	wc, err := client.NewWithWatch(s.cluster.Config, client.Options{Scheme: s.cluster.Client.Scheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := wc.Watch(ctx, &rolloutsv1alpha1.RolloutList{})
+	ca, err := cache.New(s.cluster.Config, cache.Options{Scheme: s.cluster.Client.Scheme()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, stop := context.WithCancel(ctx)
 	tl := &timeline{rev: strconv.FormatInt(rev, 10), t0: time.Now(), stop: stop, done: make(chan struct{}),
 		placed: map[string]time.Duration{}, health: map[string]time.Duration{}}
+	inf, err := ca.GetInformer(ctx, &rolloutsv1alpha1.Rollout{}, cache.BlockUntilSynced(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	see := func(o any) {
+		if ro, ok := o.(*rolloutsv1alpha1.Rollout); ok {
+			tl.see(ro)
+		}
+	}
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: see,
+		UpdateFunc: func(_, o any) { see(o) }}); err != nil {
+		t.Fatal(err)
+	}
 	go func() {
 		defer close(tl.done)
-		defer w.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case ev, ok := <-w.ResultChan():
-				if !ok {
-					return
-				}
-				if ro, isRO := ev.Object.(*rolloutsv1alpha1.Rollout); isRO && ev.Type != watch.Deleted {
-					tl.see(ro)
-				}
-			}
-		}
+		_ = ca.Start(ctx)
 	}()
+	if !ca.WaitForCacheSync(ctx) {
+		t.Fatal("the timeline's Rollout informer did not sync")
+	}
+	tl.mu.Lock()
+	tl.t0 = time.Now() // the revision is changed after this
+	tl.mu.Unlock()
 	return tl
 }
 
@@ -81,9 +85,9 @@ func (tl *timeline) see(ro *rolloutsv1alpha1.Rollout) {
 	if ro.Annotations[federation.RevisionAnnotation] != tl.rev {
 		return
 	}
-	at := time.Since(tl.t0)
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
+	at := time.Since(tl.t0)
 	if _, ok := tl.placed[ro.Namespace]; !ok {
 		tl.placed[ro.Namespace] = at
 	}
