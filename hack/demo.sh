@@ -6,9 +6,11 @@
 #
 # FAIL=<member> (make demo FAIL=eu-west) makes the update fail in that member: an override
 # gives it an analysis step after the first canary weight, against an AnalysisTemplate whose
-# metric (a web call to the member's own API server) can never succeed. The member's canary
-# aborts, its wave fails (maxFailures 0) so the next wave never starts, and failurePolicy
-# RollbackAll returns the clusters that already took the update to the stable revision.
+# metric (a web call to the member's own API server) can never succeed, and lets that wave
+# tolerate one failed cluster (maxFailures 1), so that the fleet gate decides. The member's
+# canary aborts, the wave bakes, its all-healthy gate fails, the next wave never starts, and
+# failurePolicy RollbackAll returns the clusters that already took the update to the stable
+# revision.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kubectl="bin/k8s/${KUBE_VERSION:-v1.36.3}/kubectl"
@@ -77,8 +79,13 @@ spec:
     failureLimit: 0
 YAML
   override='{"op":"add","path":"/spec/overrides","value":[{"clusterNames":["'"$fail"'"],"patches":[{"path":"spec.strategy.canary.steps","value":[{"setWeight":25},{"analysis":{"templates":[{"templateName":"checkout-errors"}]}},{"setWeight":50},{"pause":{"duration":"10s"}},{"setWeight":75},{"pause":{"duration":"10s"}}]}]}]}'
-  step "Shipping an update: nginx:1.28 (revision 2), region by region; ${fail}'s canary runs the failing analysis"
-  hub patch fleetrollout checkout -n "$ns" --type=json -p "[${image_patch},${override}]"
+  # The wave tolerates one failed cluster, so it is the fleet's all-healthy gate, evaluated
+  # after the wave's bake, that stops the fleet rather than the wave's own maxFailures.
+  wave=-1
+  for i in "${!members[@]}"; do if [[ "${members[$i]}" == "$fail" ]]; then wave=$i; fi; done
+  tolerate='{"op":"add","path":"/spec/waves/'"$wave"'/maxFailures","value":1}'
+  step "Shipping an update: nginx:1.28 (revision 2), region by region; ${fail}'s canary runs the failing analysis, and its wave tolerates one failed cluster so that the gate decides"
+  hub patch fleetrollout checkout -n "$ns" --type=json -p "[${image_patch},${override},${tolerate}]"
   want=RolledBack
 fi
 update=$(date +%s)
@@ -99,5 +106,6 @@ echo
 if [[ -z "$fail" ]]; then
   echo "demo: nginx:1.28 reached us-east, eu-west and ap-south wave by wave in ${update_took}s (first release ${first_took}s); total $(( $(date +%s) - start ))s. Stop the fleet with 'make fleet-down'."
 else
-  echo "demo: nginx:1.28 failed its canary analysis in ${fail}; that wave failed (maxFailures 0), the fleet stopped before the next wave, and RollbackAll returned every cluster that had it to nginx:1.27, ${update_took}s after the update (first release ${first_took}s); total $(( $(date +%s) - start ))s. Stop the fleet with 'make fleet-down'."
+  gate=$(hub get fleetrollout checkout -n "$ns" -o jsonpath='{range .status.waves[?(@.name=="'"$fail"'")].gates[*]}{.name} {.verdict}: {.message}{"\n"}{end}' | head -1)
+  echo "demo: nginx:1.28 failed its canary analysis in ${fail}; the gate of that wave stopped the fleet before the next wave (${gate:-no gate verdict recorded}), and RollbackAll returned every cluster that had it to nginx:1.27, ${update_took}s after the update (first release ${first_took}s); total $(( $(date +%s) - start ))s. Stop the fleet with 'make fleet-down'."
 fi
