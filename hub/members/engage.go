@@ -225,7 +225,7 @@ func (r *Registry) Engage(ctx context.Context, name multicluster.ClusterName, cl
 	if err != nil {
 		return fmt.Errorf("client for member %s: %w", name, err)
 	}
-	m := &Member{Name: string(name), Config: wcfg, watch: w, expect: x, ryw: &rywClient{Client: c, expect: x}}
+	m := &Member{Name: string(name), Config: wcfg, watch: w, ryw: &rywClient{Client: c, expect: x}}
 	m.Client = m.ryw
 	if ns, ok := cl.(*nsclusters.Cluster); ok {
 		// Its writes too go to its namespace; the scope is applied before read-your-writes,

@@ -90,8 +90,7 @@ type Member struct {
 	// Config is the member's REST config (with the request timeout).
 	Config *rest.Config
 
-	watch  *watch
-	expect *expectations
+	watch *watch
 	// ryw is the read-your-writes client under Client; namespace is the namespace of a
 	// namespace-cluster ("" for a real cluster), whose scoped Client moves every key there
 	// before ryw sees it, so its expectations are keyed as the watch events are.
@@ -107,19 +106,15 @@ type Member struct {
 // *NotObservedError (ErrNotObserved): decide nothing on that Rollout and wait for its watch
 // event or its Until. A Rollout that does not exist is a NotFound error.
 func (m *Member) GetRollout(ctx context.Context, key client.ObjectKey) (ro *rolloutsv1alpha1.Rollout, until time.Time, err error) {
-	if m.ryw != nil {
-		if m.namespace != "" && key.Namespace != "" {
-			key.Namespace = m.namespace
-		}
-		return m.ryw.getRollout(ctx, key)
+	if m.namespace != "" && key.Namespace != "" {
+		key.Namespace = m.namespace
 	}
-	ro = &rolloutsv1alpha1.Rollout{}
-	return ro, time.Time{}, m.Client.Get(ctx, key, ro)
+	return m.ryw.getRollout(ctx, key)
 }
 
 // PendingWrites is how many of the hub's writes to the member its cache does not show yet.
 func (m *Member) PendingWrites() int {
-	return m.expect.pending()
+	return m.ryw.expect.pending()
 }
 
 // Observable says why the member's Rollouts cannot be trusted right now (the cache has not
